@@ -1,0 +1,231 @@
+"""The ``lakesieve`` command.
+
+    lakesieve run STAGE [--config FILE] [--set key=value ...] [--lakehouse DIR] [--force]
+    lakesieve demo [--lakehouse DIR] [--stages a,b] [--data-only] [--regenerate]
+    lakesieve runs [--lakehouse DIR] [--stage STAGE] [--limit N]
+    lakesieve stages [STAGE]          (stages, or one stage's inputs, outputs and config keys)
+    lakesieve <stage> <command> ...   (stage commands, e.g. lakesieve containment apply)
+
+User errors print one line and exit 2; a traceback means a bug.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Sequence
+
+from pipelines.core.errors import LakesieveError
+
+
+def _version() -> str:
+    from jobs.runner import _version as v
+
+    return v()
+
+
+def _table(rows: list[Sequence[object]], headers: Sequence[str]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
+
+
+def print_summary(result, out=sys.stdout) -> None:
+    """The short table a run ends with."""
+    from jobs.runner import RunResult
+
+    assert isinstance(result, RunResult)
+    head = f"{result.stage}: {result.status} (run {result.run_id}, {result.seconds:.1f}s)"
+    if result.status == "skipped":
+        head += " - same inputs and config as an earlier successful run; use --force to rerun"
+    print(head, file=out)
+    rows = []
+    for name, version in sorted(result.output_versions.items()):
+        rows.append((name, f"v{version}", result.metrics.get(f"rows.{name}", ""), result.outputs.get(name, "")))
+    if rows:
+        print(_table(rows, ("output", "version", "rows", "table")), file=out)
+    other = {k: v for k, v in result.metrics.items() if not k.startswith("rows.")}
+    if other:
+        print(_table([(k, _fmt(v)) for k, v in sorted(other.items())], ("metric", "value")), file=out)
+    if result.quality_failures:
+        print(f"quality: {len(result.quality_failures)} expectation(s) failed", file=out)
+    elif result.status == "success":
+        print("quality: all expectations passed", file=out)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _spark(app: str):
+    from pipelines.core.session import get_spark
+
+    return get_spark(app)
+
+
+def cmd_run(args) -> int:
+    from jobs import registry, runner
+
+    stage = registry.load_stage(args.stage)
+    spec = runner.build_spec(stage, args.config, overrides=args.set, lakehouse_root=args.lakehouse, force=args.force)
+    spark = _spark(f"lakesieve-{stage.name}")
+    result = runner.run_stage(spark, stage, spec)
+    print_summary(result)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from jobs import demo, registry, runner
+
+    root = args.lakehouse or runner.default_lakehouse()
+    spark = _spark("lakesieve-demo")
+    t0 = time.time()
+    written = demo.write_all(spark, root, regenerate=args.regenerate)
+    for name, tables in written.items():
+        print(f"demo data '{name}': {len(tables)} table(s) under {demo.dataset_root(root, name)}")
+    if args.data_only:
+        return 0
+    wanted = set(args.stages.split(",")) if args.stages else None
+    results = []
+    for e in registry.available():
+        if wanted is not None and e.name not in wanted:
+            continue
+        stage = registry.load_stage(e.name)
+        print(f"\n== {e.name}: {stage.description}")
+        result = runner.run(spark, stage, registry.config_path(e), lakehouse_root=root, force=args.force)
+        print_summary(result)
+        results.append(result)
+    if importlib_has("jobs.report"):
+        from jobs import report
+
+        page = report.write_report(spark, root)
+        print(f"\nreport: {page}")
+    print(f"\ndemo finished in {time.time() - t0:.0f}s; lakehouse at {os.path.abspath(root)}; "
+          f"`lakesieve runs --lakehouse {root}` lists the runs")
+    return 0
+
+
+def importlib_has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def cmd_runs(args) -> int:
+    from pyspark.sql import functions as F
+
+    from jobs import runner
+    from pipelines.core import ledger
+
+    root = args.lakehouse or runner.default_lakehouse()
+    spark = _spark("lakesieve-runs")
+    df = ledger.latest_states(spark, root)
+    if args.stage:
+        df = df.where(F.col("stage") == args.stage)
+    rows = df.limit(args.limit).collect()
+    if not rows:
+        print(f"no runs recorded under {root}")
+        return 0
+    table = []
+    for r in rows:
+        secs = (r["ended_at"] - r["started_at"]).total_seconds() if r["ended_at"] and r["started_at"] else ""
+        table.append((r["run_id"], r["stage"], r["status"], r["quality"] or "-",
+                      f"{r['started_at']:%Y-%m-%d %H:%M:%S}" if r["started_at"] else "",
+                      f"{secs:.1f}s" if secs != "" else "", (r["error"] or "").split("\n")[0][:80]))
+    print(_table(table, ("run_id", "stage", "status", "quality", "started (UTC)", "took", "error")))
+    return 0
+
+
+def cmd_stages(args) -> int:
+    from jobs import registry
+    from pipelines.core.config import describe_config
+
+    if not args.stage:
+        rows = []
+        for e in registry.STAGES:
+            ok = registry.is_available(e)
+            desc = registry.load_stage(e.name).description if ok else "(not built yet)"
+            rows.append((e.name, ",".join(e.upstream) or "-", e.schedule, desc))
+        print(_table(rows, ("stage", "after", "schedule", "what it does")))
+        return 0
+    stage = registry.load_stage(args.stage)
+    print(f"{stage.name}: {stage.description}\n")
+    print(_table([(n, s.default or "(required)", ", ".join(f"{c.name}:{c.kind}" for c in s.columns))
+                  for n, s in stage.inputs.items()], ("input", "default", "columns")))
+    print()
+    print(_table([(o.name, f"{stage.name}/{o.name}", o.doc) for o in stage.outputs], ("output", "default", "what")))
+    print()
+    print(_table(describe_config(stage.params_cls), ("params.key", "default", "meaning")))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lakesieve",
+        description="Find and remove redundancy in a lakehouse with Spark + Delta Lake. "
+                    "Start with `lakesieve demo`, then `lakesieve runs`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n  lakesieve demo\n  lakesieve stages minhash\n"
+               "  lakesieve run minhash --config jobs/configs/minhash.yaml --set jaccard_threshold=0.8\n"
+               "  lakesieve runs --stage minhash",
+    )
+    parser.add_argument("--version", action="version", version=f"lakesieve {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run one stage", description="Run one stage with a YAML config and overrides.")
+    p.add_argument("stage", help="stage name (see `lakesieve stages`)")
+    p.add_argument("--config", help="YAML file with inputs, outputs, params and quality sections")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key; a bare key means params.KEY (repeatable)")
+    p.add_argument("--lakehouse", help="lakehouse root for relative table paths and the ledger (default ./lakehouse)")
+    p.add_argument("--force", action="store_true", help="rerun even if the ledger has this run already")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="write the demo data and run every finished stage on it")
+    p.add_argument("--lakehouse", help="where to write (default ./lakehouse)")
+    p.add_argument("--stages", help="comma-separated stages to run (default: all)")
+    p.add_argument("--data-only", action="store_true", help="only write the demo datasets")
+    p.add_argument("--regenerate", action="store_true", help="rewrite the demo datasets")
+    p.add_argument("--force", action="store_true", help="rerun stages the ledger would skip")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("runs", help="list the run ledger")
+    p.add_argument("--lakehouse")
+    p.add_argument("--stage")
+    p.add_argument("--limit", type=int, default=30)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("stages", help="list stages, or show one stage's inputs, outputs and config keys")
+    p.add_argument("stage", nargs="?")
+    p.set_defaults(func=cmd_stages)
+
+    if importlib_has("jobs.report"):
+        from jobs import report
+
+        report.register_command(sub)
+
+    from jobs import registry
+
+    for e in registry.available():
+        stage = registry.load_stage(e.name)
+        if stage.register_commands is not None:
+            stage.register_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        return int(args.func(args) or 0)
+    except LakesieveError as exc:
+        print(f"lakesieve: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lakesieve: interrupted", file=sys.stderr)
+        return 130

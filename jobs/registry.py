@@ -1,0 +1,63 @@
+"""The stage registry: every stage, its module, what it depends on and when it is scheduled.
+
+One list serves the CLI, ``lakesieve demo`` (which runs them in this order), the Airflow DAG and the
+Databricks bundle, so no task list is ever copied by hand.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from pipelines.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class StageEntry:
+    name: str                      # CLI name, e.g. "ct-reduce"
+    module: str                    # jobs.<module>
+    upstream: tuple[str, ...] = ()  # stages whose outputs this one reads
+    schedule: str = "daily"         # "weekly", "daily" or "on_demand" (Airflow)
+    demo_config: str | None = None  # jobs/configs/<file> used by `lakesieve demo`
+
+
+STAGES: tuple[StageEntry, ...] = (
+    StageEntry("containment", "jobs.containment", (), "weekly", "containment.yaml"),
+    StageEntry("minhash", "jobs.minhash", (), "daily", "minhash.yaml"),
+    StageEntry("embed", "jobs.embed", ("minhash",), "daily", "embed.yaml"),
+    StageEntry("cluster", "jobs.cluster", ("embed",), "daily", "cluster.yaml"),
+    StageEntry("tldr", "jobs.tldr", ("cluster",), "daily", "tldr.yaml"),
+    StageEntry("semdedup", "jobs.semdedup", ("cluster",), "daily", "semdedup.yaml"),
+    StageEntry("ct-reduce", "jobs.ct_reduce", (), "daily", "ct_reduce.yaml"),
+    StageEntry("paser-score", "jobs.paser_score", (), "on_demand", "paser_score.yaml"),
+    StageEntry("paser", "jobs.paser", ("paser-score",), "on_demand", "paser.yaml"),
+)
+
+
+def entry(name: str) -> StageEntry:
+    for e in STAGES:
+        if e.name == name:
+            return e
+    raise ConfigError(f"unknown stage '{name}'; stages: {', '.join(e.name for e in available())}")
+
+
+def is_available(e: StageEntry) -> bool:
+    return importlib.util.find_spec(e.module) is not None
+
+
+def available() -> list[StageEntry]:
+    """The registered stages whose job module exists in this installation."""
+    return [e for e in STAGES if is_available(e)]
+
+
+def load_stage(name: str):
+    """The :class:`~pipelines.core.stage.Stage` declared by a stage's job module."""
+    e = entry(name)
+    if not is_available(e):
+        raise ConfigError(f"stage '{name}' is not built in this version of lakesieve")
+    return importlib.import_module(e.module).STAGE
+
+
+def config_path(e: StageEntry):
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "configs" / e.demo_config if e.demo_config else None

@@ -1,0 +1,332 @@
+"""The stage runner: the one place that runs any stage the same way.
+
+read inputs -> check schema contracts -> (skip if the ledger has this run) -> transform -> write
+every output (Delta atomic overwrite, run id in userMetadata) -> run the quality suites -> record
+the run. Any failure restores every output already written to its previous version and records
+``failed``; a killed run is rolled back the same way by the next run of the stage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+from pipelines.core import lakehouse, ledger
+from pipelines.core.config import apply_overrides, build_config, config_hash, config_to_dict, load_yaml
+from pipelines.core.contract import check_columns
+from pipelines.core.errors import ConfigError, LakesieveError, QualityCheckError
+from pipelines.core.stage import Stage
+from pipelines.core.tables import TableRef
+
+_TOP_KEYS = {"stage", "lakehouse", "inputs", "outputs", "params", "quality"}
+_QUALITY_KEYS = {"enabled", "fail_on_error", "data_docs"}
+
+
+def default_lakehouse() -> str:
+    return os.environ.get("LAKESIEVE_LAKEHOUSE", "lakehouse")
+
+
+@dataclass(frozen=True)
+class QualityOptions:
+    enabled: bool = True
+    fail_on_error: bool = True
+    data_docs: bool = True
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run needs: where things are and the stage's params."""
+
+    stage: str
+    lakehouse: str
+    inputs: Mapping[str, TableRef]
+    outputs: Mapping[str, TableRef]
+    params: Any
+    quality: QualityOptions = QualityOptions()
+    force: bool = False
+
+    def config_dict(self) -> dict:
+        return {
+            "stage": self.stage,
+            "inputs": {k: v.label for k, v in sorted(self.inputs.items())},
+            "outputs": {k: v.label for k, v in sorted(self.outputs.items())},
+            "params": config_to_dict(self.params),
+        }
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    stage: str
+    status: str
+    output_versions: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    quality_failures: list = field(default_factory=list)
+    reused_run: str | None = None
+    seconds: float = 0.0
+    outputs: dict = field(default_factory=dict)
+
+
+def build_spec(stage: Stage, config: Mapping[str, Any] | str | Path | None = None, *,
+               overrides: list[str] | None = None, lakehouse_root: str | None = None,
+               force: bool = False) -> RunSpec:
+    """Build a :class:`RunSpec` from a YAML path or mapping plus ``key=value`` overrides."""
+    data: dict = {}
+    if isinstance(config, (str, Path)):
+        data = load_yaml(config)
+    elif config is not None:
+        data = dict(config)
+    data = apply_overrides(data, list(overrides or []), default_section="params")
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown config key '{unknown[0]}'; allowed top-level keys: {', '.join(sorted(_TOP_KEYS))}")
+    if data.get("stage") not in (None, stage.name):
+        raise ConfigError(f"config key 'stage' is '{data['stage']}' but the stage being run is '{stage.name}'")
+    root = str(lakehouse_root or data.get("lakehouse") or default_lakehouse())
+    for section in ("inputs", "outputs", "params", "quality"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise ConfigError(f"config key '{section}' must be a mapping")
+    inputs_cfg = data.get("inputs") or {}
+    unknown = sorted(set(inputs_cfg) - set(stage.inputs))
+    if unknown:
+        raise ConfigError(f"unknown config key 'inputs.{unknown[0]}' for stage {stage.name}; "
+                          f"its inputs are: {', '.join(stage.inputs)}")
+    inputs: dict[str, TableRef] = {}
+    for name, spec in stage.inputs.items():
+        text = inputs_cfg.get(name, spec.default)
+        if text is None:
+            if spec.optional:
+                continue
+            raise ConfigError(f"config key 'inputs.{name}' is required for stage {stage.name} ({spec.doc or 'input table'})")
+        inputs[name] = TableRef.parse(str(text), root)
+    outputs_cfg = data.get("outputs") or {}
+    names = [o.name for o in stage.outputs]
+    unknown = sorted(set(outputs_cfg) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown config key 'outputs.{unknown[0]}' for stage {stage.name}; its outputs are: {', '.join(names)}")
+    outputs = {n: TableRef.parse(str(outputs_cfg.get(n, f"{stage.name}/{n}")), root) for n in names}
+    q = data.get("quality") or {}
+    unknown = sorted(set(q) - _QUALITY_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown config key 'quality.{unknown[0]}'; allowed: {', '.join(sorted(_QUALITY_KEYS))}")
+    quality = build_config(QualityOptions, q, section="quality")
+    params = build_config(stage.params_cls, data.get("params") or {}, section="params")
+    return RunSpec(stage.name, root, inputs, outputs, params, quality, force)
+
+
+def new_run_id(stage: str) -> str:
+    return f"{stage}-{datetime.utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def _host_pid() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(host_pid: str) -> bool:
+    host, _, pid = host_pid.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's run: assume alive, never roll back what we cannot see
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _rollback(spark, outputs: Mapping[str, TableRef], previous: Mapping[str, int | None], run_id: str) -> list[str]:
+    """Restore each output that ``run_id`` committed to its version before the run."""
+    restored = []
+    for name, ref in outputs.items():
+        current = lakehouse.table_version(spark, ref)
+        if current is None:
+            continue
+        history = lakehouse.delta_table(spark, ref).history(50).select("version", "userMetadata").collect()
+        touched = any(r["userMetadata"] == run_id for r in history)
+        if not touched:
+            continue
+        before = previous.get(name)
+        if before is None:
+            # The run created the table: mark it empty at a new version rather than deleting files.
+            df = lakehouse.read_version(spark, ref, current).limit(0)
+            lakehouse.write_table(df, ref, f"{run_id}:rollback")
+        else:
+            lakehouse.restore_table(spark, ref, before)
+        restored.append(name)
+    return restored
+
+
+def recover_unfinished(spark, stage: Stage, root: str) -> list[str]:
+    """Roll back runs of ``stage`` that were killed (their process is gone) and mark them ``aborted``."""
+    recovered = []
+    for rec in ledger.unfinished(spark, root, stage.name):
+        if _pid_alive(rec.host_pid):
+            continue
+        outputs = {k: TableRef.parse(v) for k, v in json.loads(rec.config_json).get("outputs", {}).items()}
+        previous = {k: v for k, v in rec.previous_output_versions.items()}
+        _rollback(spark, outputs, previous, rec.run_id)
+        rec.status, rec.ended_at = "aborted", ledger.now()
+        rec.error = "the run's process ended without finishing; its outputs were restored"
+        ledger.append(spark, root, rec)
+        recovered.append(rec.run_id)
+    return recovered
+
+
+def load_inputs(spark, stage: Stage, spec: RunSpec) -> tuple[dict, dict]:
+    """Read every input and return (dataframes, fingerprints); checks the schema contracts."""
+    if stage.load is not None:
+        frames, prints = stage.load(spark, spec.inputs, spec.params)
+        frames, prints = dict(frames), dict(prints)
+    else:
+        frames, prints = {}, {}
+        for name, ref in spec.inputs.items():
+            input_spec = stage.inputs[name]
+            if input_spec.optional and not lakehouse.table_exists(spark, ref):
+                continue
+            frames[name] = lakehouse.read_table(spark, ref)
+            prints[name] = lakehouse.input_fingerprint(spark, ref)
+    for name, df in frames.items():
+        if name in stage.inputs and df is not None:
+            check_columns(df, stage.inputs[name].columns, spec.inputs[name].label if name in spec.inputs else name)
+    return frames, prints
+
+
+def _row_counts(spark, spec: RunSpec, versions: Mapping[str, int]) -> dict[str, int]:
+    counts = {}
+    for name, version in versions.items():
+        m = lakehouse.commit_metrics(spark, spec.outputs[name], version)
+        if "numOutputRows" in m:
+            counts[f"rows.{name}"] = int(m["numOutputRows"])
+    return counts
+
+
+def quality_ref(root: str) -> TableRef:
+    return TableRef(path=str(Path(root) / "_lakesieve" / "quality"))
+
+
+def data_docs_dir(root: str) -> Path:
+    return Path(root) / "_lakesieve" / "data_docs"
+
+
+def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
+    """Run one stage end to end (see the module docstring). Raises LakesieveError on user errors."""
+    t0 = time.time()
+    recover_unfinished(spark, stage, spec.lakehouse)
+    frames, prints = load_inputs(spark, stage, spec)
+    cfg_json = json.dumps(spec.config_dict(), sort_keys=True, default=str)
+    cfg_hash = config_hash(spec.config_dict())
+    inputs_hash = config_hash(prints)
+    if not spec.force:
+        prior = ledger.find_reusable(spark, spec.lakehouse, stage.name, cfg_hash, inputs_hash)
+        if prior is not None and all(
+            lakehouse.table_version(spark, spec.outputs[n]) == v for n, v in prior.output_versions.items()
+            if n in spec.outputs
+        ):
+            return RunResult(prior.run_id, stage.name, "skipped", prior.output_versions, prior.metrics,
+                             reused_run=prior.run_id, seconds=time.time() - t0)
+    run_id = new_run_id(stage.name)
+    previous = {n: lakehouse.table_version(spark, ref) for n, ref in spec.outputs.items()}
+    record = ledger.RunRecord(
+        run_id=run_id, stage=stage.name, status="running", config_json=cfg_json, config_hash=cfg_hash,
+        input_versions=prints, inputs_hash=inputs_hash, previous_output_versions=previous,
+        started_at=ledger.now(), host_pid=_host_pid(), lakesieve_version=_version())
+    ledger.append(spark, spec.lakehouse, record)
+    written: dict[str, int] = {}
+    try:
+        outputs = dict(stage.transform(frames, spec.params))
+        missing = [o.name for o in stage.outputs if o.name not in outputs]
+        if missing:
+            raise RuntimeError(f"stage {stage.name} did not produce outputs {missing}")
+        for out in stage.outputs:
+            written[out.name] = lakehouse.write_table(outputs[out.name], spec.outputs[out.name], run_id,
+                                                      partition_by=out.partition_by)
+        spark.catalog.clearCache()
+        fresh = {n: lakehouse.read_version(spark, spec.outputs[n], v) for n, v in written.items()}
+        metrics = _row_counts(spark, spec, written)
+        if stage.metrics is not None:
+            metrics.update(stage.metrics(spec.params, fresh))
+        failures = _run_quality(spark, stage, spec, run_id, fresh, frames, metrics)
+        if failures and spec.quality.fail_on_error:
+            raise QualityCheckError(f"{len(failures)} expectation(s) failed: " + "; ".join(failures[:3]))
+        if stage.after_write is not None:
+            stage.after_write(spark, spec, fresh)
+    except BaseException as exc:
+        spark.catalog.clearCache()
+        try:
+            _rollback(spark, spec.outputs, previous, run_id)
+        finally:
+            record.status, record.ended_at = "failed", ledger.now()
+            record.error = (exc.one_line() if isinstance(exc, LakesieveError)
+                            else f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")[:4000]
+            ledger.append(spark, spec.lakehouse, record)
+        raise
+    record.status, record.ended_at = "success", ledger.now()
+    record.output_versions, record.metrics = written, metrics
+    record.quality = "passed" if not failures else f"failed ({len(failures)})"
+    ledger.append(spark, spec.lakehouse, record)
+    return RunResult(run_id, stage.name, "success", written, metrics, failures, seconds=time.time() - t0,
+                     outputs={n: r.label for n, r in spec.outputs.items()})
+
+
+def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping[str, Any],
+                 frames: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[str]:
+    if stage.expectations is None or not spec.quality.enabled:
+        return []
+    from pipelines.core.quality import validate_outputs
+    from pyspark.sql import types as T
+
+    suites_spec = stage.expectations(spec.params, fresh, metrics)
+    suites = {name: (fresh[name], list(exps)) for name, exps in suites_spec.items()}
+    docs = data_docs_dir(spec.lakehouse) if spec.quality.data_docs else None
+    results = validate_outputs(suites, stage=stage.name, docs_dir=docs)
+    if results:
+        schema = T.StructType([T.StructField(n, t, True) for n, t in (
+            ("run_id", T.StringType()), ("stage", T.StringType()), ("table", T.StringType()),
+            ("expectation", T.StringType()), ("kwargs", T.StringType()), ("success", T.BooleanType()),
+            ("observed", T.StringType()), ("checked_at", T.TimestampType()))])
+        rows = [(run_id, stage.name, r.table, r.expectation, r.kwargs, r.success, r.observed, ledger.now()) for r in results]
+        lakehouse.write_table(spark.createDataFrame(rows, schema).coalesce(1), quality_ref(spec.lakehouse), run_id, mode="append")
+    return [f"{r.table}: {r.expectation} {r.kwargs} observed {r.observed}" for r in results if not r.success]
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("lakesieve")
+    except Exception:
+        return "0+unknown"
+
+
+def run(spark, stage: Stage, config: Mapping[str, Any] | str | Path | None = None, *,
+        overrides: list[str] | None = None, lakehouse_root: str | None = None, force: bool = False) -> RunResult:
+    """Notebook / Airflow / CLI entry: build the spec and run the stage."""
+    spec = build_spec(stage, config, overrides=overrides, lakehouse_root=lakehouse_root, force=force)
+    return run_stage(spark, stage, spec)
+
+
+
+def entrypoints(stage: Stage):
+    """``(run, main)`` for a stage module: ``run(spark, config, ...)`` for notebooks and Airflow,
+    ``main(argv)`` for spark-submit (``spark-submit jobs/<stage>.py --config ...``)."""
+
+    def run_entry(spark, config=None, *, overrides=None, lakehouse_root=None, force=False) -> RunResult:
+        return run(spark, stage, config, overrides=overrides, lakehouse_root=lakehouse_root, force=force)
+
+    def main_entry(argv=None) -> int:
+        import sys
+
+        from jobs.cli import main as cli_main
+
+        return cli_main(["run", stage.name, *(sys.argv[1:] if argv is None else argv)])
+
+    run_entry.__doc__ = f"Run the {stage.name} stage: {stage.description}"
+    return run_entry, main_entry

@@ -1,0 +1,73 @@
+"""Schema contracts: the columns a stage needs and adds, checked before any Spark action.
+
+Following pyspark.ml's ``transformSchema`` and NeMo-Curator's declared ``inputs()``: a stage states
+the columns it reads by name and kind, and :func:`check_columns` raises
+:class:`SchemaContractError` naming the first missing or mistyped column and the table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from pipelines.core.errors import SchemaContractError
+
+_INTEGER = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+_FLOAT = (T.FloatType, T.DoubleType, T.DecimalType)
+
+
+def _is_kind(dtype: T.DataType, kind: str) -> bool:
+    if kind == "any":
+        return True
+    if kind == "string":
+        return isinstance(dtype, (T.StringType, T.VarcharType, T.CharType))
+    if kind == "integer":
+        return isinstance(dtype, _INTEGER)
+    if kind == "numeric":
+        return isinstance(dtype, _INTEGER + _FLOAT)
+    if kind == "binary":
+        return isinstance(dtype, T.BinaryType)
+    if kind == "boolean":
+        return isinstance(dtype, T.BooleanType)
+    if kind == "id":  # ids may be strings or integers
+        return isinstance(dtype, (T.StringType,) + _INTEGER)
+    if kind == "vector":
+        return isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, (T.FloatType, T.DoubleType))
+    if kind == "timestamp":
+        return isinstance(dtype, (T.TimestampType, T.TimestampNTZType, T.DateType))
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
+KINDS = ("any", "string", "integer", "numeric", "binary", "boolean", "id", "vector", "timestamp")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column a stage reads: its name and kind (one of :data:`KINDS`)."""
+
+    name: str
+    kind: str = "any"
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"column kind {self.kind!r} is not one of {KINDS}")
+
+
+def check_columns(df: DataFrame, columns: Iterable[Column], table: str) -> None:
+    """Raise :class:`SchemaContractError` for the first column of ``columns`` that ``df`` lacks or mistypes."""
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    lower = {name.lower(): name for name in fields}
+    for col in columns:
+        if col.name not in fields:
+            hint = f" (did you mean '{lower[col.name.lower()]}'?)" if col.name.lower() in lower else ""
+            raise SchemaContractError(
+                f"table '{table}' has no column '{col.name}'{hint}; it has: {', '.join(fields) or '(none)'}"
+            )
+        dtype = fields[col.name]
+        if not _is_kind(dtype, col.kind):
+            raise SchemaContractError(
+                f"table '{table}' column '{col.name}' has type {dtype.simpleString()}, but {col.kind} is needed"
+            )

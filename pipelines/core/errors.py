@@ -1,0 +1,70 @@
+"""The one error hierarchy of lakesieve.
+
+Every error a user can cause (a bad config, a missing table, a missing column, a missing optional
+dependency, an unsafe deletion request) is a :class:`LakesieveError`. The CLI turns these into a
+one-line message and exit code 2; any other exception is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+
+class LakesieveError(Exception):
+    """Base of all user-facing errors. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 2
+
+    def one_line(self) -> str:
+        text = " ".join(str(self).split())
+        return f"{type(self).__name__}: {text}"
+
+
+class ConfigError(LakesieveError):
+    """A config file or ``--set`` override is invalid: unknown key, bad type or value out of range."""
+
+
+class SchemaContractError(LakesieveError):
+    """An input table lacks a column a stage needs, or the column has the wrong type."""
+
+
+class InputNotFoundError(LakesieveError):
+    """A table path or catalog name does not exist or cannot be read."""
+
+
+class DataError(LakesieveError):
+    """The data violates a table-level rule (duplicate ids, an empty input where rows are needed, ...)."""
+
+
+class MissingDependencyError(LakesieveError):
+    """An optional package (torch, open_clip, faiss-gpu, ...) is needed but not installed."""
+
+
+class EnvironmentSetupError(LakesieveError):
+    """The local runtime is incomplete: no Java, no Delta jars. The message says which command fixes it."""
+
+
+class ModelLoadError(LakesieveError):
+    """A model path does not exist or does not hold a loadable model."""
+
+
+class QualityCheckError(LakesieveError):
+    """An output failed its expectation suite and the stage is configured to fail on that."""
+
+
+class ConcurrentRunError(LakesieveError):
+    """Another run committed to the same output table first; nothing of this run was kept."""
+
+
+class SafetyError(LakesieveError):
+    """A destructive request (containment apply / restore) was refused because it is not provably safe."""
+
+
+def require(module: str, extra: str):
+    """Import an optional heavy dependency lazily, with an install hint when it is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise MissingDependencyError(
+            f"the optional package '{module}' is not installed ({exc}); "
+            f"install it with: pip install 'lakesieve[{extra}]'"
+        ) from exc

@@ -1,0 +1,201 @@
+"""Lakehouse I/O: read Delta / Parquet / CSV tables and write Delta tables atomically.
+
+Only jobs call these functions. Every write is one Delta commit (atomic overwrite) carrying the
+run id in ``userMetadata``; :func:`write_table` returns the version it committed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+from pipelines.core.errors import ConcurrentRunError, InputNotFoundError
+from pipelines.core.tables import TableRef
+
+_LOCAL = ("file:", "/", ".")
+
+
+def _is_local(path: str) -> bool:
+    return path.startswith(_LOCAL) or "://" not in path and ":/" not in path
+
+
+def _local(path: str) -> Path:
+    return Path(path[len("file:"):] if path.startswith("file:") else path)
+
+
+def detect_format(ref: TableRef) -> str:
+    """``delta``, ``parquet``, ``csv`` or ``catalog`` for a reference, from what is on disk."""
+    if ref.name is not None:
+        return "catalog"
+    path = ref.path or ""
+    if not _is_local(path):
+        return "delta" if not path.endswith((".parquet", ".csv")) else path.rsplit(".", 1)[-1]
+    p = _local(path)
+    if not p.exists():
+        raise InputNotFoundError(f"table path '{path}' does not exist")
+    if p.is_dir():
+        if (p / "_delta_log").is_dir():
+            return "delta"
+        names = [f.name for f in p.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))]
+        if any(n.endswith(".parquet") for n in names):
+            return "parquet"
+        if any(n.endswith(".csv") for n in names):
+            return "csv"
+        raise InputNotFoundError(f"'{path}' is a folder with no Delta log, Parquet or CSV files")
+    if p.suffix == ".parquet":
+        return "parquet"
+    if p.suffix == ".csv":
+        return "csv"
+    raise InputNotFoundError(f"'{path}' is not a Delta, Parquet or CSV table")
+
+
+def table_exists(spark, ref: TableRef) -> bool:
+    try:
+        if ref.name is not None:
+            return bool(spark.catalog.tableExists(ref.name))
+        detect_format(ref)
+        return True
+    except InputNotFoundError:
+        return False
+
+
+def read_table(spark, ref: TableRef, fmt: str | None = None):
+    """Read a table; a missing path or name is :class:`InputNotFoundError` naming it."""
+    fmt = fmt or detect_format(ref)
+    try:
+        if fmt == "catalog":
+            if not spark.catalog.tableExists(ref.name):
+                raise InputNotFoundError(f"catalog table '{ref.name}' does not exist")
+            return spark.read.table(ref.quoted_name())
+        reader = spark.read.format(fmt)
+        if fmt == "csv":
+            reader = reader.option("header", "true").option("inferSchema", "true").option("mode", "PERMISSIVE")
+        return reader.load(ref.path)
+    except InputNotFoundError:
+        raise
+    except Exception as exc:  # AnalysisException and friends: name the table
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputNotFoundError(f"cannot read table '{ref.label}' as {fmt}: {msg}") from exc
+
+
+def delta_table(spark, ref: TableRef):
+    from delta.tables import DeltaTable
+
+    if ref.name is not None:
+        return DeltaTable.forName(spark, ref.quoted_name())
+    return DeltaTable.forPath(spark, ref.path)
+
+
+def _local_delta_version(path: Path) -> int | None:
+    log = path / "_delta_log"
+    if not log.is_dir():
+        return None
+    versions = [int(f.name.split(".")[0]) for f in log.iterdir()
+                if f.name.endswith(".json") and f.name.split(".")[0].isdigit()]
+    return max(versions) if versions else None
+
+
+def table_version(spark, ref: TableRef) -> int | None:
+    """The current Delta version of a table, or None when it does not exist (or is not Delta)."""
+    if ref.path is not None and _is_local(ref.path):
+        return _local_delta_version(_local(ref.path))
+    if not table_exists(spark, ref):
+        return None
+    try:
+        return int(delta_table(spark, ref).history(1).collect()[0]["version"])
+    except Exception:
+        return None
+
+
+def input_fingerprint(spark, ref: TableRef) -> str:
+    """A string that changes when the table's content may have changed.
+
+    Delta: ``delta:v<version>``. Parquet/CSV on local disk: a hash of file names, sizes and mtimes.
+    """
+    fmt = detect_format(ref)
+    if fmt in ("delta", "catalog"):
+        version = table_version(spark, ref)
+        if version is not None:
+            return f"delta:v{version}"
+    if ref.path is not None and _is_local(ref.path):
+        p = _local(ref.path)
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
+        h = hashlib.sha256()
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.relative_to(p.parent)}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return f"{fmt}:{h.hexdigest()[:16]}"
+    return f"{fmt}:unversioned"
+
+
+def _is_conflict(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}"
+    return any(k in text for k in ("ConcurrentAppend", "ConcurrentWrite", "ConcurrentDelete",
+                                   "MetadataChanged", "ProtocolChanged", "ConcurrentTransaction",
+                                   "DELTA_CONCURRENT", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED"))
+
+
+def write_table(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] = (), mode: str = "overwrite") -> int:
+    """Write ``df`` as one Delta commit tagged with ``run_id``; return the committed version."""
+    writer = (df.write.format("delta").mode(mode)
+              .option("userMetadata", run_id))
+    if mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    try:
+        if ref.name is not None:
+            writer.saveAsTable(ref.quoted_name())
+        else:
+            if _is_local(ref.path):
+                _local(ref.path).parent.mkdir(parents=True, exist_ok=True)
+            writer.save(ref.path)
+    except Exception as exc:
+        if _is_conflict(exc):
+            raise ConcurrentRunError(
+                f"another run committed to '{ref.label}' while this one was writing; "
+                f"this run's write was not kept ({str(exc).splitlines()[0][:200]})") from exc
+        raise
+    return committed_version(df.sparkSession, ref, run_id)
+
+
+def committed_version(spark, ref: TableRef, run_id: str) -> int:
+    """The newest version of ``ref`` whose commit carries ``run_id``."""
+    rows = delta_table(spark, ref).history(50).select("version", "userMetadata").collect()
+    for row in rows:
+        if row["userMetadata"] == run_id:
+            return int(row["version"])
+    raise ConcurrentRunError(f"the commit of run {run_id} is not in the history of '{ref.label}'")
+
+
+def commit_metrics(spark, ref: TableRef, version: int) -> dict[str, str]:
+    """Delta's operation metrics of one commit (numOutputRows, numFiles, ...), without reading data."""
+    rows = delta_table(spark, ref).history(50).where(f"version = {int(version)}").select("operationMetrics").collect()
+    return dict(rows[0]["operationMetrics"] or {}) if rows else {}
+
+
+def restore_table(spark, ref: TableRef, version: int) -> None:
+    """Bring a Delta table back to ``version`` (a new commit; history is kept)."""
+    delta_table(spark, ref).restoreToVersion(int(version))
+
+
+def read_version(spark, ref: TableRef, version: int):
+    """Read a Delta table as of ``version`` (time travel)."""
+    reader = spark.read.format("delta").option("versionAsOf", int(version))
+    if ref.name is not None:
+        return reader.table(ref.quoted_name())
+    return reader.load(ref.path)
+
+
+def local_path(ref: TableRef) -> Path | None:
+    """The local filesystem path of a path reference, else None."""
+    if ref.path is not None and _is_local(ref.path):
+        return _local(ref.path)
+    return None
+
+
+__all__ = [
+    "detect_format", "table_exists", "read_table", "table_version", "input_fingerprint",
+    "write_table", "committed_version", "commit_metrics", "restore_table", "read_version", "local_path",
+]

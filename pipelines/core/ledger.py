@@ -1,0 +1,127 @@
+"""The run ledger: one Delta table ``_lakesieve/runs`` under the lakehouse root.
+
+Each run appends a ``running`` row when it starts and a final row (``success``, ``failed`` or
+``skipped``) when it ends; the newest row of a run id is its state. A run whose stage, config hash
+and input versions match an earlier successful run whose outputs are still at the versions it
+wrote is skipped unless forced.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pyspark.sql import types as T
+
+from pipelines.core.tables import TableRef
+
+LEDGER_SCHEMA = T.StructType([
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("stage", T.StringType(), False),
+    T.StructField("status", T.StringType(), False),
+    T.StructField("config_json", T.StringType(), True),
+    T.StructField("config_hash", T.StringType(), True),
+    T.StructField("input_versions", T.StringType(), True),
+    T.StructField("inputs_hash", T.StringType(), True),
+    T.StructField("output_versions", T.StringType(), True),
+    T.StructField("previous_output_versions", T.StringType(), True),
+    T.StructField("metrics", T.StringType(), True),
+    T.StructField("quality", T.StringType(), True),
+    T.StructField("started_at", T.TimestampType(), True),
+    T.StructField("ended_at", T.TimestampType(), True),
+    T.StructField("error", T.StringType(), True),
+    T.StructField("host_pid", T.StringType(), True),
+    T.StructField("lakesieve_version", T.StringType(), True),
+])
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class RunRecord:
+    """One row of the ledger. Dict-valued fields are stored as JSON strings."""
+
+    run_id: str
+    stage: str
+    status: str
+    config_json: str = "{}"
+    config_hash: str = ""
+    input_versions: dict = field(default_factory=dict)
+    inputs_hash: str = ""
+    output_versions: dict = field(default_factory=dict)
+    previous_output_versions: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    quality: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+    host_pid: str = ""
+    lakesieve_version: str = ""
+
+    def to_row(self) -> tuple:
+        d = asdict(self)
+        for key in ("input_versions", "output_versions", "previous_output_versions", "metrics"):
+            d[key] = json.dumps(d[key], sort_keys=True, default=str)
+        return tuple(d[f.name] for f in LEDGER_SCHEMA.fields)
+
+    @staticmethod
+    def from_row(row) -> "RunRecord":
+        d = row.asDict()
+        for key in ("input_versions", "output_versions", "previous_output_versions", "metrics"):
+            d[key] = json.loads(d[key] or "{}")
+        return RunRecord(**d)
+
+
+def ledger_ref(root: str | Path) -> TableRef:
+    return TableRef(path=str(Path(root) / "_lakesieve" / "runs"))
+
+
+def append(spark, root: str | Path, record: RunRecord) -> None:
+    """Append one row (a blind append: concurrent runs never conflict on the ledger)."""
+    from pipelines.core.lakehouse import write_table
+
+    df = spark.createDataFrame([record.to_row()], LEDGER_SCHEMA)
+    write_table(df.coalesce(1), ledger_ref(root), record.run_id, mode="append")
+
+
+def read_all(spark, root: str | Path):
+    """The ledger as a DataFrame (empty with the right schema when there is none yet)."""
+    from pipelines.core.lakehouse import read_table, table_version
+
+    ref = ledger_ref(root)
+    if table_version(spark, ref) is None:
+        return spark.createDataFrame([], LEDGER_SCHEMA)
+    return read_table(spark, ref, "delta")
+
+
+def latest_states(spark, root: str | Path):
+    """One row per run id: its newest state, newest runs first."""
+    from pyspark.sql import Window, functions as F
+
+    df = read_all(spark, root)
+    order = F.when(F.col("status") == "running", 0).otherwise(1)
+    w = Window.partitionBy("run_id").orderBy(order.desc(), F.col("ended_at").desc_nulls_last())
+    return (df.withColumn("_rank", F.row_number().over(w)).where("_rank = 1").drop("_rank")
+            .orderBy(F.col("started_at").desc()))
+
+
+def find_reusable(spark, root: str | Path, stage: str, config_hash: str, inputs_hash: str) -> RunRecord | None:
+    """The newest successful run of ``stage`` with the same config and inputs, if any."""
+    from pyspark.sql import functions as F
+
+    rows = (read_all(spark, root)
+            .where((F.col("stage") == stage) & (F.col("status") == "success")
+                   & (F.col("config_hash") == config_hash) & (F.col("inputs_hash") == inputs_hash))
+            .orderBy(F.col("ended_at").desc()).limit(1).collect())
+    return RunRecord.from_row(rows[0]) if rows else None
+
+
+def unfinished(spark, root: str | Path, stage: str) -> list[RunRecord]:
+    """Runs of ``stage`` whose newest state is still ``running``."""
+    from pyspark.sql import functions as F
+
+    rows = latest_states(spark, root).where((F.col("stage") == stage) & (F.col("status") == "running")).collect()
+    return [RunRecord.from_row(r) for r in rows]

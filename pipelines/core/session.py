@@ -1,0 +1,74 @@
+"""The one way to get a SparkSession.
+
+On Databricks or under ``spark-submit`` the session (and its Delta set-up) is the platform's, used
+as it is. Locally lakesieve builds ``local[*]`` with the Delta extension and catalog from the jars
+that ``make setup`` put in ``.jars/`` (or ``$LAKESIEVE_JARS``), small shuffle partitions and quiet
+logs. Only jobs call this; stage transformations receive DataFrames.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from pipelines.core.errors import EnvironmentSetupError
+
+_DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+_DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def find_jars_dir() -> Path | None:
+    """``$LAKESIEVE_JARS``, else ``.jars`` in the working directory or beside the source tree."""
+    candidates = []
+    if os.environ.get("LAKESIEVE_JARS"):
+        candidates.append(Path(os.environ["LAKESIEVE_JARS"]))
+    candidates += [Path.cwd() / ".jars", Path(__file__).resolve().parents[2] / ".jars"]
+    for cand in candidates:
+        if cand.is_dir() and any(cand.glob("delta-spark*.jar")):
+            return cand
+    return None
+
+
+def _on_platform() -> bool:
+    """True on Databricks or when launched by spark-submit (the JVM gateway is already up)."""
+    return bool(os.environ.get("DATABRICKS_RUNTIME_VERSION") or os.environ.get("PYSPARK_GATEWAY_PORT"))
+
+
+def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = None):
+    """Return the active session, or build the local Delta-enabled one."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if _on_platform():
+        return SparkSession.builder.appName(app_name).getOrCreate()
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise EnvironmentSetupError("no Java runtime found (Spark needs Java 17): install it, e.g. apt-get install openjdk-17-jre-headless")
+    jars = find_jars_dir()
+    if jars is None:
+        raise EnvironmentSetupError("the Delta jars are missing (no .jars/delta-spark*.jar): run `make setup` once")
+    jar_list = ",".join(str(p) for p in sorted(jars.glob("*.jar")))
+    cores = os.cpu_count() or 2
+    parts = shuffle_partitions or int(os.environ.get("LAKESIEVE_SHUFFLE_PARTITIONS", max(4, 2 * cores)))
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(os.environ.get("LAKESIEVE_MASTER", "local[*]"))
+        .config("spark.jars", jar_list)
+        .config("spark.sql.extensions", _DELTA_EXTENSION)
+        .config("spark.sql.catalog.spark_catalog", _DELTA_CATALOG)
+        .config("spark.sql.shuffle.partitions", str(parts))
+        .config("spark.default.parallelism", str(parts))
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", os.environ.get("LAKESIEVE_PROGRESS", "true"))
+        .config("spark.driver.memory", os.environ.get("LAKESIEVE_DRIVER_MEMORY", "2g"))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.databricks.delta.snapshotPartitions", "2")
+        .config("spark.sql.warehouse.dir", os.environ.get("LAKESIEVE_WAREHOUSE", str(Path.cwd() / "spark-warehouse")))
+        .config("spark.driver.extraJavaOptions", "-Dderby.system.home=" + os.environ.get("TMPDIR", "/tmp"))
+    )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("LAKESIEVE_LOG_LEVEL", "ERROR"))
+    return spark

@@ -1,0 +1,119 @@
+"""The stage runner on real Delta tables: versions, run ids, skip, force, rollback, errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import runner
+from jobs.cli import main as cli_main
+from pipelines.core import lakehouse, ledger
+from pipelines.core.config import param
+from pipelines.core.contract import Column
+from pipelines.core.errors import ConfigError, InputNotFoundError, SchemaContractError
+from pipelines.core.quality import gx_expectations
+from pipelines.core.stage import InputSpec, Output, Stage
+from pipelines.core.tables import TableRef
+
+pytestmark = pytest.mark.spark
+
+
+@dataclass(frozen=True)
+class ToyParams:
+    min_value: int = param(0, doc="rows with value below this are dropped", minimum=0)
+    explode_in_write: bool = param(False, doc="make the second output fail while it is written")
+
+
+def _toy_transform(inputs, params):
+    df = inputs["rows"]
+    kept = df.where(F.col("value") >= params.min_value)
+    dropped = df.where(F.col("value") < params.min_value).withColumn("reason", F.lit("below_min"))
+    if params.explode_in_write:
+        dropped = dropped.withColumn("boom", F.expr("CASE WHEN value >= 0 THEN raise_error('injected failure') ELSE 'x' END"))
+    return {"kept": kept, "dropped": dropped}
+
+
+def _toy_expectations(params, outputs, metrics):
+    gxe = gx_expectations()
+    return {"kept": [gxe.ExpectColumnValuesToBeUnique(column="id"),
+                     gxe.ExpectColumnMinToBeBetween(column="value", min_value=params.min_value)]}
+
+
+TOY = Stage(
+    name="toy", params_cls=ToyParams, description="keeps rows at or above a threshold",
+    inputs={"rows": InputSpec(columns=(Column("id", "id"), Column("value", "integer")), default="in/rows")},
+    outputs=(Output("kept"), Output("dropped")),
+    transform=_toy_transform, expectations=_toy_expectations,
+)
+
+
+@pytest.fixture()
+def toy_lake(spark, lakehouse):
+    df = spark.createDataFrame([(i, i % 7) for i in range(50)], "id long, value int")
+    lakehouse_ref = TableRef.parse("in/rows", lakehouse)
+    lakehouse.write_table(df, lakehouse_ref, "setup") if False else None
+    from pipelines.core.lakehouse import write_table
+
+    write_table(df, lakehouse_ref, "setup")
+    return lakehouse
+
+
+def _run(spark, root, **params):
+    return runner.run(spark, TOY, {"params": params}, lakehouse_root=root)
+
+
+def test_run_writes_versioned_outputs_with_run_id_and_ledger_row(spark, toy_lake):
+    result = _run(spark, toy_lake, min_value=3)
+    assert result.status == "success"
+    kept_ref = TableRef.parse("toy/kept", toy_lake)
+    assert result.output_versions == {"kept": 0, "dropped": 0}
+    assert lakehouse.delta_table(spark, kept_ref).history(1).collect()[0]["userMetadata"] == result.run_id
+    kept = lakehouse.read_table(spark, kept_ref)
+    assert kept.count() == sum(1 for i in range(50) if i % 7 >= 3)
+    assert result.metrics["rows.kept"] == kept.count()
+    states = {r["run_id"]: r["status"] for r in ledger.latest_states(spark, toy_lake).collect()}
+    assert states[result.run_id] == "success"
+    quality = lakehouse.read_table(spark, runner.quality_ref(toy_lake)).where(F.col("run_id") == result.run_id)
+    assert quality.count() == 2 and quality.where("success").count() == 2
+    assert (runner.data_docs_dir(toy_lake) / "index.html").is_file()
+
+
+def test_rerun_is_skipped_and_force_gives_identical_tables(spark, toy_lake):
+    first = _run(spark, toy_lake, min_value=2)
+    second = _run(spark, toy_lake, min_value=2)
+    assert second.status == "skipped" and second.reused_run == first.run_id
+    forced = runner.run(spark, TOY, {"params": {"min_value": 2}}, lakehouse_root=toy_lake, force=True)
+    assert forced.status == "success" and forced.output_versions == {"kept": 1, "dropped": 1}
+    ref = TableRef.parse("toy/kept", toy_lake)
+    v0, v1 = (lakehouse.read_version(spark, ref, v) for v in (0, 1))
+    assert v0.exceptAll(v1).count() == 0 and v1.exceptAll(v0).count() == 0
+    # a changed config is not skipped
+    assert _run(spark, toy_lake, min_value=4).status == "success"
+
+
+def test_failure_midway_restores_outputs_and_records_failed(spark, toy_lake):
+    ok = _run(spark, toy_lake, min_value=1)
+    with pytest.raises(Exception, match="injected failure"):
+        _run(spark, toy_lake, min_value=5, explode_in_write=True)
+    for name in ("kept", "dropped"):
+        ref = TableRef.parse(f"toy/{name}", toy_lake)
+        current = lakehouse.read_table(spark, ref)
+        before = lakehouse.read_version(spark, ref, ok.output_versions[name])
+        assert current.exceptAll(before).count() == 0 and before.exceptAll(current).count() == 0
+    latest = ledger.latest_states(spark, toy_lake).collect()[0]
+    assert latest["status"] == "failed" and "injected failure" in latest["error"]
+
+
+def test_contract_and_config_errors_name_the_problem(spark, toy_lake):
+    with pytest.raises(ConfigError, match="params.nope"):
+        runner.build_spec(TOY, {"params": {"nope": 1}}, lakehouse_root=toy_lake)
+    with pytest.raises(ConfigError, match="params.min_value.*>= 0"):
+        runner.build_spec(TOY, {"params": {"min_value": -1}}, lakehouse_root=toy_lake)
+    with pytest.raises(InputNotFoundError, match="missing/table"):
+        runner.run(spark, TOY, {"inputs": {"rows": "missing/table"}}, lakehouse_root=toy_lake)
+    from pipelines.core.lakehouse import write_table
+
+    write_table(spark.createDataFrame([(1, "x")], "id long, other string"), TableRef.parse("in/bad", toy_lake), "setup")
+    with pytest.raises(SchemaContractError, match="no column 'value'.*in/bad|in/bad.*no column 'value'"):
+        runner.run(spark, TOY, {"inputs": {"rows": "in/bad"}}, lakehouse_root=toy_lake)
