@@ -8,6 +8,7 @@ import pytest
 os.environ.setdefault("LAKESIEVE_PROGRESS", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("LAKESIEVE_SHUFFLE_PARTITIONS", "4")
+os.environ.setdefault("LAKESIEVE_DRIVER_MEMORY", "1g")
 
 
 @pytest.fixture(scope="session")
