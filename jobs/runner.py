@@ -149,9 +149,9 @@ def _rollback(spark, outputs: Mapping[str, TableRef], previous: Mapping[str, int
         current = lakehouse.table_version(spark, ref)
         if current is None:
             continue
-        history = lakehouse.delta_table(spark, ref).history(50).select("version", "userMetadata").collect()
-        touched = any(r["userMetadata"] == run_id for r in history)
-        if not touched:
+        latest = lakehouse.delta_table(spark, ref).history(1).select("version", "userMetadata").collect()
+        if not latest or latest[0]["userMetadata"] != run_id:
+            # Untouched by this run, or another run committed after it: never undo someone else's commit.
             continue
         before = previous.get(name)
         if before is None:
@@ -178,6 +178,42 @@ def recover_unfinished(spark, stage: Stage, root: str) -> list[str]:
         ledger.append(spark, root, rec)
         recovered.append(rec.run_id)
     return recovered
+
+
+def fault_point(name: str) -> None:
+    """Fault injection for the reliability suite: ``LAKESIEVE_FAULT=<point>`` SIGKILLs this process there.
+
+    Points: ``transform`` (before the transformation), ``write:<output>`` (before that output's
+    commit, i.e. after the previous outputs were committed) and ``quality``.
+    """
+    if os.environ.get("LAKESIEVE_FAULT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _refuse_if_concurrent(spark, spec: RunSpec, record: ledger.RunRecord) -> None:
+    """Fail this run if an earlier, still-alive run of the stage writes any of the same outputs.
+
+    Both runs have appended their ``running`` row before checking, so exactly the later one (by
+    start time, then run id) refuses; it has written nothing.
+    """
+    from pipelines.core.errors import ConcurrentRunError
+
+    mine = {r.label for r in spec.outputs.values()}
+    for other in ledger.unfinished(spark, spec.lakehouse, spec.stage):
+        if other.run_id == record.run_id or not _pid_alive(other.host_pid):
+            continue
+        theirs = set(json.loads(other.config_json).get("outputs", {}).values())
+        if not (mine & theirs):
+            continue
+        if (other.started_at, other.run_id) < (record.started_at, record.run_id):
+            record.status, record.ended_at = "failed", ledger.now()
+            record.error = f"run {other.run_id} ({other.host_pid}) is writing the same outputs; nothing was written"
+            ledger.append(spark, spec.lakehouse, record)
+            raise ConcurrentRunError(
+                f"run {other.run_id} of stage {spec.stage} is already writing {sorted(mine & theirs)[0]}; "
+                "this run wrote nothing - retry when it has finished")
 
 
 def load_inputs(spark, stage: Stage, spec: RunSpec) -> tuple[dict, dict]:
@@ -239,15 +275,19 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
         input_versions=prints, inputs_hash=inputs_hash, previous_output_versions=previous,
         started_at=ledger.now(), host_pid=_host_pid(), lakesieve_version=_version())
     ledger.append(spark, spec.lakehouse, record)
+    _refuse_if_concurrent(spark, spec, record)
     written: dict[str, int] = {}
     try:
+        fault_point("transform")
         outputs = dict(stage.transform(frames, spec.params))
         missing = [o.name for o in stage.outputs if o.name not in outputs]
         if missing:
             raise RuntimeError(f"stage {stage.name} did not produce outputs {missing}")
         for out in stage.outputs:
+            fault_point(f"write:{out.name}")
             written[out.name] = lakehouse.write_table(outputs[out.name], spec.outputs[out.name], run_id,
                                                       partition_by=out.partition_by)
+        fault_point("quality")
         spark.catalog.clearCache()
         fresh = {n: lakehouse.read_version(spark, spec.outputs[n], v) for n, v in written.items()}
         metrics = _row_counts(spark, spec, written)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipelines.core.errors import ConfigError
 
-_NAME_PART = r"(?:`[^`]+`|[A-Za-z_][A-Za-z0-9_]*)"
+_NAME_PART = r"(?:`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)"
 _CATALOG_NAME = re.compile(rf"^{_NAME_PART}(?:\.{_NAME_PART}){{1,2}}$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/")
 
@@ -58,7 +58,7 @@ class TableRef:
     def quoted_name(self) -> str:
         """The catalog name with each part quoted in backticks (names are data, never SQL)."""
         assert self.name is not None
-        parts = re.findall(r"`[^`]+`|[^.]+", self.name)
+        parts = re.findall(r"`(?:[^`]|``)+`|[^.`]+", self.name)
         return ".".join(p if p.startswith("`") else "`" + p.replace("`", "``") + "`" for p in parts)
 
     def __str__(self) -> str:
