@@ -184,12 +184,16 @@ def fault_point(name: str) -> None:
     """Fault injection for the reliability suite: ``LAKESIEVE_FAULT=<point>`` SIGKILLs this process there.
 
     Points: ``transform`` (before the transformation), ``write:<output>`` (before that output's
-    commit, i.e. after the previous outputs were committed) and ``quality``.
+    commit, i.e. after the previous outputs were committed) and ``quality``. ``LAKESIEVE_PAUSE``
+    (``<point>:<seconds>``) sleeps there instead, to hold a run open while another starts.
     """
     if os.environ.get("LAKESIEVE_FAULT") == name:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+    pause = os.environ.get("LAKESIEVE_PAUSE", "")  # "<point>:<seconds>": hold a run there (concurrency tests)
+    if pause.rpartition(":")[0] == name:
+        time.sleep(float(pause.rpartition(":")[2]))
 
 
 def _refuse_if_concurrent(spark, spec: RunSpec, record: ledger.RunRecord) -> None:

@@ -34,6 +34,24 @@ def _on_platform() -> bool:
     return bool(os.environ.get("DATABRICKS_RUNTIME_VERSION") or os.environ.get("PYSPARK_GATEWAY_PORT"))
 
 
+def _with_delta_confs(builder):
+    """Under spark-submit, add Delta's SQL extension and catalog unless the submitter set them.
+
+    spark-submit passes ``--conf`` values as JVM system properties, which ``SparkConf()`` reads; the
+    session does not exist yet, so these static confs still take effect. An extension list the user
+    gave is kept and Delta's is appended to it.
+    """
+    from pyspark import SparkConf
+
+    conf = SparkConf()
+    extensions = conf.get("spark.sql.extensions", "") or ""
+    if _DELTA_EXTENSION not in extensions.split(","):
+        builder = builder.config("spark.sql.extensions", ",".join(filter(None, [extensions, _DELTA_EXTENSION])))
+    if not conf.get("spark.sql.catalog.spark_catalog", None):
+        builder = builder.config("spark.sql.catalog.spark_catalog", _DELTA_CATALOG)
+    return builder
+
+
 def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = None):
     """Return the active session, or build the local Delta-enabled one."""
     from pyspark.sql import SparkSession
@@ -42,7 +60,10 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
     if active is not None:
         return active
     if _on_platform():
-        return SparkSession.builder.appName(app_name).getOrCreate()
+        builder = SparkSession.builder.appName(app_name)
+        if not os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+            builder = _with_delta_confs(builder)
+        return builder.getOrCreate()
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         raise EnvironmentSetupError("no Java runtime found (Spark needs Java 17): install it, e.g. apt-get install openjdk-17-jre-headless")
     jars = find_jars_dir()
