@@ -1,0 +1,30 @@
+"""Comparing Delta tables in tests: equal as multisets of rows, floats within a tolerance."""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+
+def _rounded(df: DataFrame, digits: int) -> DataFrame:
+    cols = []
+    for f in df.schema.fields:
+        c = F.col(f"`{f.name}`")
+        if isinstance(f.dataType, (T.FloatType, T.DoubleType)):
+            c = F.round(c, digits)
+        elif isinstance(f.dataType, T.ArrayType) and isinstance(f.dataType.elementType, (T.FloatType, T.DoubleType)):
+            c = F.transform(c, lambda x: F.round(x, digits))
+        elif isinstance(f.dataType, T.MapType):
+            c = F.to_json(c)
+        cols.append(c.alias(f.name))
+    return df.select(cols)
+
+
+def assert_tables_equal(left: DataFrame, right: DataFrame, *, digits: int = 5, what: str = "table") -> None:
+    """Same columns and the same multiset of rows (floats rounded to ``digits``)."""
+    assert sorted(left.columns) == sorted(right.columns), f"{what}: columns differ {left.columns} vs {right.columns}"
+    left = _rounded(left.select(sorted(left.columns)), digits)
+    right = _rounded(right.select(sorted(right.columns)), digits)
+    only_left = left.exceptAll(right).limit(3).collect()
+    only_right = right.exceptAll(left).limit(3).collect()
+    assert not only_left and not only_right, f"{what}: rows differ; only left {only_left}; only right {only_right}"
