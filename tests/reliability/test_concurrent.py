@@ -1,0 +1,56 @@
+"""Two runs of one stage writing the same outputs at once: one commits, the other refuses with a
+clear conflict message having written nothing, and the tables are consistent afterwards."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jobs import registry
+from pipelines.core import lakehouse, ledger
+from pipelines.core.tables import TableRef
+from tests.run_cli import cli, popen
+from tests.tables_equal import assert_tables_equal
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+def _stage_name() -> str:
+    names = [e.name for e in registry.available()]
+    if not names:
+        pytest.skip("no stage is built yet")
+    return "minhash" if "minhash" in names else names[0]
+
+
+def test_second_concurrent_run_refuses_and_tables_stay_consistent(spark, demo_root, baseline_runs):
+    name = _stage_name()
+    config = str(registry.config_path(registry.entry(name)))
+    args = ("run", name, "--config", config, "--lakehouse", demo_root, "--force", "--set", "quality.enabled=false")
+    running_before = {r["run_id"] for r in ledger.latest_states(spark, demo_root).collect()}
+    first = popen(*args, env={"LAKESIEVE_PAUSE": "transform:25"})
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            rows = [r for r in ledger.latest_states(spark, demo_root).collect()
+                    if r["stage"] == name and r["status"] == "running" and r["run_id"] not in running_before]
+            if rows:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail("the first run never started")
+        second = cli(*args)
+    finally:
+        out, err = first.communicate(timeout=900)
+    assert first.returncode == 0, err[-2000:]
+    assert second.returncode == 2
+    assert "ConcurrentRunError" in second.stderr and "already writing" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    states = [r for r in ledger.latest_states(spark, demo_root).collect() if r["stage"] == name]
+    assert not [r for r in states if r["status"] == "running"]
+    baseline = baseline_runs[name]
+    for out_name, version in baseline.output_versions.items():
+        ref = TableRef.parse(f"{name}/{out_name}", demo_root)
+        top = lakehouse.delta_table(spark, ref).history(1).collect()[0]
+        assert top["userMetadata"] == rows[0]["run_id"], "only the first run committed"
+        assert_tables_equal(lakehouse.read_table(spark, ref), lakehouse.read_version(spark, ref, version),
+                            what=f"{name}/{out_name}")
