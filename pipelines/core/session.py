@@ -41,8 +41,9 @@ def _with_delta_confs(builder):
     session does not exist yet, so these static confs still take effect. An extension list the user
     gave is kept and Delta's is appended to it.
     """
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
 
+    SparkContext._ensure_initialized()  # connect to spark-submit's JVM so SparkConf() sees its --conf values
     conf = SparkConf()
     extensions = conf.get("spark.sql.extensions", "") or ""
     if _DELTA_EXTENSION not in extensions.split(","):
