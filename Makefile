@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 JARS    := .jars
 export UV_LINK_MODE := copy
 
-.PHONY: setup demo test test-fast bench dist clean
+.PHONY: setup demo test test-fast bench dist clean airflow-venv chromium
 
 setup: $(VENV)/.installed $(JARS)/.complete
 
@@ -28,6 +28,12 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+# `make dist`: the wheel (Databricks, pip) and dist/lakesieve.zip for `spark-submit --py-files` (docs/running.md).
+dist: $(VENV)/.installed
+	rm -f dist/lakesieve-*.whl dist/lakesieve.zip
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w dist .
+	$(BIN)/python infra/spark/build_pyfiles_zip.py dist/lakesieve.zip
 
 clean:
 	rm -rf lakehouse spark-warehouse dist build *.egg-info
