@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from pipelines.core.errors import EnvironmentSetupError
@@ -79,6 +80,8 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
         .config("spark.jars", jar_list)
         .config("spark.sql.extensions", _DELTA_EXTENSION)
         .config("spark.sql.catalog.spark_catalog", _DELTA_CATALOG)
+        # Python workers (pandas UDFs, mapInPandas) run this interpreter, not whatever `python3` is on PATH
+        .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
         .config("spark.sql.shuffle.partitions", str(parts))
         .config("spark.default.parallelism", str(parts))
         .config("spark.sql.adaptive.enabled", "true")
