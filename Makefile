@@ -35,5 +35,22 @@ dist: $(VENV)/.installed
 	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w dist .
 	$(BIN)/python infra/spark/build_pyfiles_zip.py dist/lakesieve.zip
 
+# Apache Airflow 3 in its own virtualenv (its pins clash with the project's); tests/e2e/test_airflow_dag.py uses it.
+AIRFLOW_VENV := .venv-airflow
+airflow-venv: $(AIRFLOW_VENV)/.installed
+
+$(AIRFLOW_VENV)/.installed: | $(VENV)/.installed
+	test -x $(AIRFLOW_VENV)/bin/python || $(BIN)/uv venv -q $(AIRFLOW_VENV) --python 3.11
+	VIRTUAL_ENV=$(CURDIR)/$(AIRFLOW_VENV) $(BIN)/uv pip install -q "apache-airflow==3.*" \
+		apache-airflow-providers-apache-spark apache-airflow-providers-databricks
+	touch $@
+
+# Headless Chromium renders the report in tests/e2e/test_report.py.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# The e2e tests need both; building them is idempotent.
+test test-fast: airflow-venv chromium
+
 clean:
 	rm -rf lakehouse spark-warehouse dist build *.egg-info
