@@ -71,6 +71,9 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
     jars = find_jars_dir()
     if jars is None:
         raise EnvironmentSetupError("the Delta jars are missing (no .jars/delta-spark*.jar): run `make setup` once")
+    # Python workers (pandas UDFs, mapInPandas) must run this interpreter, not whatever `python3` is on
+    # PATH: pyspark's SparkContext reads PYSPARK_PYTHON (not spark.pyspark.python) in local mode.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     jar_list = ",".join(str(p) for p in sorted(jars.glob("*.jar")))
     cores = os.cpu_count() or 2
     parts = shuffle_partitions or int(os.environ.get("LAKESIEVE_SHUFFLE_PARTITIONS", max(4, 2 * cores)))
@@ -80,8 +83,6 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
         .config("spark.jars", jar_list)
         .config("spark.sql.extensions", _DELTA_EXTENSION)
         .config("spark.sql.catalog.spark_catalog", _DELTA_CATALOG)
-        # Python workers (pandas UDFs, mapInPandas) run this interpreter, not whatever `python3` is on PATH
-        .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
         .config("spark.sql.shuffle.partitions", str(parts))
         .config("spark.default.parallelism", str(parts))
         .config("spark.sql.adaptive.enabled", "true")
