@@ -29,6 +29,10 @@ class InputNotFoundError(LakesieveError):
     """A table path or catalog name does not exist or cannot be read."""
 
 
+class OutputError(LakesieveError):
+    """An output table cannot be written: an invalid catalog name, a path that is not a Delta table."""
+
+
 class DataError(LakesieveError):
     """The data violates a table-level rule (duplicate ids, an empty input where rows are needed, ...)."""
 

@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from pipelines.core.errors import ConcurrentRunError, InputNotFoundError
+from pipelines.core.errors import ConcurrentRunError, InputNotFoundError, OutputError
 from pipelines.core.tables import TableRef
 
 _LOCAL = ("file:", "/", ".")
+_DELTA_UNSAFE_CHARS = set(" ,;{}()\n\t=")
 
 
 def _is_local(path: str) -> bool:
@@ -142,6 +143,10 @@ def write_table(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] =
               .option("userMetadata", run_id))
     if mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")
+    if any(set(name) & _DELTA_UNSAFE_CHARS for name in df.columns):
+        # Column names with spaces, ';', '=' ... are data: Delta stores them with column mapping.
+        writer = (writer.option("delta.columnMapping.mode", "name")
+                  .option("delta.minReaderVersion", "2").option("delta.minWriterVersion", "5"))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     try:
@@ -152,6 +157,10 @@ def write_table(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] =
                 _local(ref.path).parent.mkdir(parents=True, exist_ok=True)
             writer.save(ref.path)
     except Exception as exc:
+        from pyspark.errors import AnalysisException
+
+        if isinstance(exc, AnalysisException) and not _is_conflict(exc):
+            raise OutputError(f"cannot write table '{ref.label}': {str(exc).splitlines()[0][:300]}") from exc
         if _is_conflict(exc):
             raise ConcurrentRunError(
                 f"another run committed to '{ref.label}' while this one was writing; "
