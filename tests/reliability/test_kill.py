@@ -14,12 +14,13 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 def _kill_points(stage) -> list[str]:
-    """Before the transformation, and before the last output's commit (after the others committed)."""
+    """Where to kill: before the last output's commit (the others are committed by then) or, for a
+    one-output stage, before the transformation; minhash is also killed at the other points."""
     names = [o.name for o in stage.outputs]
-    points = ["transform"]
-    if len(names) > 1:
-        points.append(f"write:{names[-1]}")
-    return points
+    main_point = f"write:{names[-1]}" if len(names) > 1 else "transform"
+    if stage.name == "minhash":
+        return ["transform", f"write:{names[1]}", main_point, "quality"]
+    return [main_point]
 
 
 CASES = [(e.name, point) for e in registry.available() for point in _kill_points(registry.load_stage(e.name))]
