@@ -1,0 +1,276 @@
+"""``lakesieve containment apply`` and ``lakesieve containment restore``: the only code that moves tables.
+
+Safety rules (docs/containment.md):
+
+* nothing outside the lake root is touched: every path is checked after resolving ``..`` and
+  symlinks; the lake root is derived from each recipe (path minus table id) and must agree;
+* ``apply`` first re-verifies *every* planned deletion against the current tables — the child and
+  its parent unchanged since the plan (Delta version / file fingerprint), the rebuild from the recipe
+  equal to the child (except-all both ways empty, checksum equal) — and moves nothing unless all
+  pass; without ``--confirm`` it stops after the check (a dry run);
+* a deletion is a *move* to ``<lake root>/_lakesieve_trash/<apply id>/<table id>`` (soft delete),
+  recorded with its full recipe in the Delta table ``<lake root>/_lakesieve_trash/log``;
+* ``restore`` rebuilds the table from its recipe into a staging folder inside the trash area, checks
+  row count and checksum, and only then moves it to its original path.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from jobs.containment_lake import check_inside, read_csv
+from pipelines.containment.recipes import checksums, quote_identifier, rebuild
+from pipelines.containment.verify import compare_pairs
+from pipelines.core import lakehouse
+from pipelines.core.errors import DataError, InputNotFoundError, SafetyError
+from pipelines.core.tables import TableRef
+
+TRASH = "_lakesieve_trash"
+LOG_DDL = ("apply_id string, table_id string, action string, original_path string, trash_path string, "
+           "format string, recipe_json string, checksum string, at timestamp")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def lake_root_of(recipe: dict) -> Path:
+    """The lake root a recipe's table lives under: its path minus its table id."""
+    path, tid = str(recipe["path"]), str(recipe["table_id"])
+    if not path.endswith(tid) or ".." in Path(tid).parts:
+        raise SafetyError(f"recipe for '{tid}': path '{path}' does not end with its table id")
+    return Path(path[: len(path) - len(tid)].rstrip("/") or "/")
+
+
+def _fingerprint(spark, fmt: str, path: str) -> str:
+    ref = TableRef(path=path)
+    if fmt == "delta":
+        v = lakehouse.table_version(spark, ref)
+        return f"delta:v{v}"
+    return lakehouse.input_fingerprint(spark, ref)
+
+
+def _read(spark, fmt: str, path: str, schema=None, version: int | None = None):
+    if fmt == "delta":
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        return reader.load(path)
+    if fmt == "parquet":
+        return (spark.read.schema(schema) if schema is not None else spark.read).parquet(path)
+    if fmt == "csv":
+        return read_csv(spark, Path(path), schema)
+    raise SafetyError(f"format '{fmt}' cannot be applied or restored (catalog tables are never moved)")
+
+
+def _child_schema(recipe: dict):
+    from pyspark.sql import types as T
+
+    return T.StructType.fromJson(json.loads(recipe["child_schema"]))
+
+
+def _rebuilt(spark, recipe: dict, *, check_parent_current: bool):
+    """The child rebuilt from its recipe; refuses when the parent is missing or changed."""
+    root = lake_root_of(recipe)
+    ppath = Path(recipe["parent_path"])
+    check_inside(root, ppath, f"parent of '{recipe['table_id']}'")
+    if not ppath.exists():
+        raise SafetyError(f"parent '{recipe['parent']}' of '{recipe['table_id']}' is missing at {ppath} "
+                          "(restore the parent first)")
+    if check_parent_current or recipe["parent_format"] != "delta":
+        now = _fingerprint(spark, recipe["parent_format"], str(ppath))
+        if now != recipe["parent_fingerprint"]:
+            raise SafetyError(f"parent '{recipe['parent']}' of '{recipe['table_id']}' changed since the plan "
+                              f"({recipe['parent_fingerprint']} then, {now} now); rerun the containment stage")
+    parent = _read(spark, recipe["parent_format"], str(ppath), version=recipe["parent_version"])
+    keys = None
+    if recipe["kind"] == "row_keys":
+        keys = spark.createDataFrame([(int(k["row_hash"]), int(k["count"])) for k in recipe["row_keys"] or []],
+                                     "row_hash bigint, count bigint")
+    out = rebuild(parent, recipe["columns"], recipe["parent_columns"], recipe["child_types"], recipe["kind"],
+                  recipe["filter_predicate"], keys)
+    return out
+
+
+def load_recipes(spark, plan_path: str, recipes_path: str | None) -> list[dict]:
+    """The recipes of the plan's deletions (each as a dict); every deletion needs one."""
+    plan_ref = TableRef(path=plan_path)
+    if not lakehouse.table_exists(spark, plan_ref):
+        raise InputNotFoundError(f"plan table '{plan_path}' (--plan) does not exist")
+    rec_path = recipes_path or str(Path(plan_path).parent / "recipes")
+    rec_ref = TableRef(path=rec_path)
+    if not lakehouse.table_exists(spark, rec_ref):
+        raise InputNotFoundError(f"recipes table '{rec_path}' (--recipes) does not exist")
+    deletions = [r["table_id"] for r in lakehouse.read_table(spark, plan_ref).where(F.col("action") == "delete")
+                 .select("table_id").collect()]  # bounded: one row per planned deletion
+    recipes = {r["table_id"]: r.asDict(recursive=True) for r in lakehouse.read_table(spark, rec_ref)
+               .where(F.col("table_id").isin(deletions)).collect()}
+    missing = sorted(set(deletions) - set(recipes))
+    if missing:
+        raise SafetyError(f"planned deletion '{missing[0]}' has no recipe in '{rec_path}'")
+    return [recipes[t] for t in sorted(deletions)]
+
+
+def verify_recipes(spark, recipes: list[dict]) -> None:
+    """Re-verify every recipe now; raise :class:`SafetyError` at the first that does not hold."""
+    deleting = {r["table_id"] for r in recipes}
+    pairs, frames = [], {}
+    for r in recipes:
+        root = lake_root_of(r)
+        path = Path(r["path"])
+        check_inside(root, path, f"table '{r['table_id']}'")
+        if r["parent"] in deleting:
+            raise SafetyError(f"'{r['table_id']}' would be rebuilt from '{r['parent']}', which the same plan deletes")
+        if not path.exists():
+            raise SafetyError(f"table '{r['table_id']}' is missing at {path}")
+        now = _fingerprint(spark, r["format"], str(path))
+        if now != r["child_fingerprint"]:
+            raise SafetyError(f"table '{r['table_id']}' changed since the plan ({r['child_fingerprint']} then, {now} now)")
+        child = _read(spark, r["format"], str(path), _child_schema(r) if r["format"] != "delta" else None)
+        child = child.select(*[F.col(quote_identifier(c)) for c in r["columns"]])
+        built = _rebuilt(spark, r, check_parent_current=True)
+        pairs.append((child, built))
+        frames[r["table_id"]] = built
+    for r, counts in zip(recipes, compare_pairs(pairs)):
+        if counts.child_not_in_parent or counts.parent_not_in_child:
+            raise SafetyError(f"'{r['table_id']}' is no longer reproduced by its recipe: {counts.child_not_in_parent} "
+                              f"rows missing, {counts.parent_not_in_child} extra")
+    sums = checksums(frames)
+    for r in recipes:
+        if sums[r["table_id"]][1] != r["checksum"]:
+            raise SafetyError(f"'{r['table_id']}': checksum of the rebuild {sums[r['table_id']][1]} != recipe {r['checksum']}")
+
+
+def _log_ref(root: Path) -> TableRef:
+    return TableRef(path=str(root / TRASH / "log"))
+
+
+def apply(spark, plan_path: str, recipes_path: str | None = None, *, confirm: bool, out=sys.stdout) -> list[str]:
+    """Re-verify the plan, then (with ``confirm``) move every planned deletion to the trash."""
+    recipes = load_recipes(spark, plan_path, recipes_path)
+    if not recipes:
+        print("containment apply: the plan deletes nothing", file=out)
+        return []
+    verify_recipes(spark, recipes)
+    if not confirm:
+        print(f"containment apply: {len(recipes)} table(s) verified; nothing moved (dry run, add --confirm)", file=out)
+        return []
+    apply_id = f"apply-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    moved, rows = [], []
+    for r in recipes:
+        root = lake_root_of(r)
+        src = check_inside(root, Path(r["path"]), f"table '{r['table_id']}'")
+        dst = root / TRASH / apply_id / r["table_id"]
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src, dst)  # same filesystem: atomic, recoverable
+        moved.append(r["table_id"])
+        rows.append((apply_id, r["table_id"], "deleted", str(src), str(dst), r["format"],
+                     json.dumps(r, default=str), r["checksum"], _now()))
+        print(f"moved {r['table_id']} -> {dst}", file=out)
+    by_root: dict[Path, list] = {}
+    for row, r in zip(rows, recipes):
+        by_root.setdefault(lake_root_of(r), []).append(row)
+    for root, rs in by_root.items():
+        lakehouse.write_table(spark.createDataFrame(rs, LOG_DDL), _log_ref(root), apply_id, mode="append")
+    return moved
+
+
+def _latest_deleted(spark, root: Path, table_id: str) -> dict:
+    ref = _log_ref(root)
+    if not lakehouse.table_exists(spark, ref):
+        raise InputNotFoundError(f"no containment apply was recorded under '{root}'")
+    rows = (lakehouse.read_table(spark, ref).where(F.col("table_id") == table_id)
+            .orderBy(F.col("at").desc()).limit(1).collect())
+    if not rows or rows[0]["action"] != "deleted":
+        raise InputNotFoundError(f"table '{table_id}' is not deleted by a containment apply under '{root}'")
+    return rows[0].asDict()
+
+
+def _write(df, fmt: str, dest: Path, partition_by, run_id: str) -> None:
+    if fmt == "delta":
+        lakehouse.write_table(df, TableRef(path=str(dest)), run_id, partition_by=partition_by or ())
+    elif fmt == "parquet":
+        df.write.mode("overwrite").partitionBy(*(partition_by or [])).parquet(str(dest))
+    else:  # csv: one file, as the original
+        tmp = dest.parent / (dest.name + ".parts")
+        df.coalesce(1).write.mode("overwrite").option("header", "true").csv(str(tmp))
+        part = next(p for p in sorted(tmp.iterdir()) if p.name.startswith("part-") and p.suffix == ".csv")
+        os.rename(part, dest)
+        shutil.rmtree(tmp)
+
+
+def restore(spark, lake_root: str, table: str, *, out=sys.stdout) -> str:
+    """Rebuild ``table`` (its id under ``lake_root``) from its recipe; check its checksum; put it back."""
+    root = Path(lake_root)
+    if not root.is_dir():
+        raise InputNotFoundError(f"lake root '{lake_root}' (--lake) is not a folder")
+    rec = _latest_deleted(spark, root, table)
+    recipe = json.loads(rec["recipe_json"])
+    if lake_root_of(recipe).resolve() != root.resolve():
+        raise SafetyError(f"the recipe of '{table}' belongs to lake root '{lake_root_of(recipe)}', not '{root}'")
+    original = check_inside(root, Path(rec["original_path"]), f"table '{table}'")
+    if original.exists():
+        raise SafetyError(f"'{original}' exists already; refusing to overwrite it")
+    built = _rebuilt(spark, recipe, check_parent_current=False)
+    restore_id = f"restore-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    staging = root / TRASH / restore_id / Path(recipe["table_id"]).name
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    _write(built, recipe["format"], staging, recipe.get("partition_columns"), restore_id)
+    schema = _child_schema(recipe) if recipe["format"] != "delta" else None
+    back = _read(spark, recipe["format"], str(staging), schema).select(
+        *[F.col(quote_identifier(c)) for c in recipe["columns"]])
+    rows, checksum = checksums({"t": back})["t"]
+    if checksum != recipe["checksum"]:
+        raise DataError(f"restore of '{table}': checksum {checksum} != recipe {recipe['checksum']}; "
+                        f"the table stays in the trash at {rec['trash_path']}")
+    original.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(staging, original)
+    lakehouse.write_table(spark.createDataFrame(
+        [(restore_id, table, "restored", str(original), rec["trash_path"], recipe["format"], rec["recipe_json"],
+          checksum, _now())], LOG_DDL), _log_ref(root), restore_id, mode="append")
+    print(f"restored {table} ({rows} rows, checksum {checksum}) at {original}", file=out)
+    return str(original)
+
+
+# ---- CLI ----------------------------------------------------------------------------------------------
+
+def _cmd_apply(args) -> int:
+    from jobs.cli import _spark
+    from jobs.runner import default_lakehouse
+
+    root = args.lakehouse or default_lakehouse()
+    plan = args.plan or str(Path(root) / "containment" / "plan")
+    apply(_spark("lakesieve-containment-apply"), plan, args.recipes, confirm=args.confirm)
+    return 0
+
+
+def _cmd_restore(args) -> int:
+    from jobs.cli import _spark
+    from jobs.runner import default_lakehouse
+
+    lake = args.lake or str(Path(args.lakehouse or default_lakehouse()) / "demo" / "lake")
+    restore(_spark("lakesieve-containment-restore"), lake, args.table)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("containment", help="containment commands: apply a deletion plan, restore a table")
+    sub = p.add_subparsers(dest="containment_command", metavar="COMMAND", required=True)
+    a = sub.add_parser("apply", help="re-verify a plan, then move its deletions to the lake's trash (with --confirm)")
+    a.add_argument("--plan", help="the plan table (default <lakehouse>/containment/plan)")
+    a.add_argument("--recipes", help="the recipes table (default: 'recipes' beside the plan)")
+    a.add_argument("--lakehouse", help="lakehouse root (default ./lakehouse)")
+    a.add_argument("--confirm", action="store_true", help="really move the tables (without it: verify only)")
+    a.set_defaults(func=_cmd_apply)
+    r = sub.add_parser("restore", help="rebuild a deleted table from its recipe and check its checksum")
+    r.add_argument("table", help="the table id (its path under the lake root), e.g. marts/orders_eu")
+    r.add_argument("--lake", help="the lake root (default <lakehouse>/demo/lake)")
+    r.add_argument("--lakehouse", help="lakehouse root (default ./lakehouse)")
+    r.set_defaults(func=_cmd_restore)

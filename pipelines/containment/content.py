@@ -1,0 +1,102 @@
+"""Content pruning (R2D2 §4.3): probe a hashed sample of each child against its parents' row hashes.
+
+For every live edge P -> C, the k child rows with the smallest canonical row hashes (a deterministic
+pseudo-random sample of C's distinct rows, independent of partitioning and row order) are looked up
+among the hashes of P projected onto C's columns. One missing hash proves C is not contained (equal
+rows hash alike; :mod:`udfs.rowhash`). Each parent projection is hashed once per distinct child
+column set, not once per edge, and each child is sampled once whatever its number of parents.
+Widening casts need no work: the hash is canonical per type family, so C's row hashes equal those
+of C cast to P's types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.containment.graph import Edge
+from udfs.rowhash import hash_rows
+
+
+@dataclass
+class ContentStats:
+    children_sampled: int = 0
+    projections_hashed: int = 0
+    sample_rows: int = 0               # sampled child rows probed
+    parent_rows_hashed: int = 0        # rows of parent projections hashed
+    pruned: int = 0
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
+def child_sample(df: DataFrame, columns: Sequence[str], sample_rows: int) -> DataFrame:
+    """The ``sample_rows`` smallest distinct row hashes of ``df`` over ``columns`` (canonical order)."""
+    return hash_rows(df, list(columns)).distinct().orderBy("row_hash").limit(sample_rows)
+
+
+def _batches(edges: Sequence[Edge], max_projections: int) -> list[list[Edge]]:
+    """Edges grouped so that a batch probes at most ``max_projections`` parent projections."""
+    batches: list[list[Edge]] = []
+    current: list[Edge] = []
+    seen: set = set()
+    for e in sorted(edges, key=lambda x: (x.projection_key, x.child)):
+        if e.projection_key not in seen and len(seen) >= max_projections:
+            batches.append(current)
+            current, seen = [], set()
+        seen.add(e.projection_key)
+        current.append(e)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def prune(edges: Sequence[Edge], tables: Mapping[str, DataFrame], row_counts: Mapping[str, int],
+          sample_rows: int, *, max_projections_per_job: int = 40) -> ContentStats:
+    """Probe every live edge; mark survivors ``reached='content'`` and prune the rest in place."""
+    live = [e for e in edges if e.alive]
+    stats = ContentStats()
+    if not live:
+        return stats
+    spark = tables[live[0].child].sparkSession
+    for batch in _batches(live, max_projections_per_job):
+        projections = sorted({e.projection_key for e in batch})
+        proj_id = {k: i for i, k in enumerate(projections)}
+        children = sorted({e.child for e in batch})
+        probe_frames = []
+        for key in projections:
+            parent, _ = key
+            cols = next(e.parent_columns for e in batch if e.projection_key == key)
+            probe_frames.append(hash_rows(tables[parent], list(cols)).withColumn("projection", F.lit(proj_id[key])))
+            stats.parent_rows_hashed += int(row_counts.get(parent, 0))
+        sample_frames = []
+        for child in children:
+            cols = next(e.columns for e in batch if e.child == child)
+            sample_frames.append(child_sample(tables[child], cols, sample_rows).withColumn("child", F.lit(child)))
+            stats.sample_rows += min(sample_rows, int(row_counts.get(child, 0)))
+        stats.children_sampled += len(children)
+        stats.projections_hashed += len(projections)
+        edge_rows = [(i, e.child, proj_id[e.projection_key]) for i, e in enumerate(batch)]
+        edge_df = spark.createDataFrame(edge_rows, "edge int, child string, projection int")
+        samples = _union(sample_frames)
+        probes = _union(probe_frames).distinct()
+        probed = edge_df.join(samples, "child")
+        missing = probed.join(probes, ["projection", "row_hash"], "left_anti").groupBy("edge").count()
+        sizes = samples.groupBy("child").count()
+        missing_by_edge = {r["edge"]: r["count"] for r in missing.collect()}  # bounded: one row per edge
+        size_by_child = {r["child"]: r["count"] for r in sizes.collect()}      # bounded: one row per child
+        for i, e in enumerate(batch):
+            e.sample_rows = int(size_by_child.get(e.child, 0))
+            if missing_by_edge.get(i, 0) > 0:
+                e.prune("content:sample_row_missing",
+                        f"{missing_by_edge[i]} of {e.sample_rows} sampled child rows absent from the parent")
+                stats.pruned += 1
+            else:
+                e.reached = "content"
+    return stats

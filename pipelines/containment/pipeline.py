@@ -1,0 +1,116 @@
+"""The containment stage's transformation: profile -> graph -> min-max -> content -> verify -> plan -> recipes.
+
+Pure: it receives a :class:`LakeSnapshot` built by the job (profiles read from Delta logs, Parquet
+footers or one aggregate pass, and a mapping table id -> DataFrame at the profiled version) and
+returns the four output DataFrames. The graph and plan work on profiles, a bounded summary of one
+row per table; rows stay in Spark (only per-edge and per-table counts come back to the driver).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.containment import content, graph, minmax, plan as planning, recipes as recipe_mod, verify
+from pipelines.containment.config import ContainmentParams
+from pipelines.containment.graph import EDGES_DDL, Edge
+from pipelines.containment.plan import PLAN_DDL, CostModel
+from pipelines.containment.profile import PROFILE_DDL, TableProfile, profile_rows
+from pipelines.containment.recipes import RECIPES_DDL
+from pipelines.containment.sampling import sample_size
+
+SNAPSHOT_KEY = "lake_snapshot"
+
+
+@dataclass
+class LakeSnapshot:
+    """What the job hands the transformation: the lake's profiles and its tables as DataFrames."""
+
+    spark: Any
+    lake_root: str
+    profiles: list[TableProfile]
+    tables: Mapping[str, DataFrame]                 # table id -> DataFrame at the profiled version (lazy)
+    table_costs: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class Findings:
+    """Everything the search found, before it becomes DataFrames (also used by the benchmark)."""
+
+    edges: list[Edge]
+    graph_stats: graph.GraphStats
+    minmax_pruned: int
+    content_stats: content.ContentStats
+    verify_rows_compared: int
+    sample_rows: int
+
+
+def find_containments(snapshot: LakeSnapshot, params: ContainmentParams) -> Findings:
+    """Steps 2-5 of R2D2: candidate edges, min-max pruning, content pruning, exact verification."""
+    profiles = {p.table_id: p for p in snapshot.profiles}
+    edges, gstats = graph.schema_candidates(snapshot.profiles)
+    pruned = minmax.prune(edges, profiles, params.semantics)
+    k = min(sample_size(params.miss_fraction, params.confidence), params.max_sample_rows)
+    rows = {t: int(p.num_rows or 0) for t, p in profiles.items()}
+    cstats = content.prune(edges, snapshot.tables, rows, k)
+    compared = verify.verify(edges, snapshot.tables, params.semantics, params.verify_batch_edges)
+    return Findings(edges, gstats, pruned, cstats, compared, k)
+
+
+def cost_model(params: ContainmentParams, table_costs: Mapping[str, Mapping[str, float]]) -> CostModel:
+    merged = {t: dict(v) for t, v in params.costs.items()}
+    for t, row in table_costs.items():
+        merged.setdefault(t, {}).update({k: v for k, v in row.items() if v is not None})
+    return CostModel(params.scan_rate_mb_per_s, params.storage_cost_per_gb_month, params.compute_cost_per_hour,
+                     params.default_access_per_month, params.default_latency_limit_s, merged)
+
+
+def _recipes_frame(snapshot: LakeSnapshot, params: ContainmentParams, chosen: Mapping[str, str],
+                   edges: Sequence[Edge]) -> DataFrame:
+    spark = snapshot.spark
+    profiles = {p.table_id: p for p in snapshot.profiles}
+    by_key = {e.key: e for e in edges}
+    found = recipe_mod.choose_recipes(chosen, by_key, profiles, snapshot.tables)
+    sums = recipe_mod.checksums({t: snapshot.tables[t].select(*[F.col(recipe_mod.quote_identifier(c)) for c in r.columns])
+                                 for t, r in found.items()})
+    base = []
+    for t, r in sorted(found.items()):
+        child, parent = profiles[t], profiles[r.parent]
+        schema = recipe_mod.schema_json(snapshot.tables[t].select(*[F.col(recipe_mod.quote_identifier(c)) for c in r.columns]))
+        base.append((t, child.path, child.format, child.fingerprint, child.delta_version, r.parent, parent.path,
+                     parent.format, parent.delta_version, parent.fingerprint, list(r.columns), list(r.parent_columns),
+                     list(r.child_types), [(c["column"], c["child_type"], c["parent_type"]) for c in r.casts],
+                     schema, list(child.partition_columns), r.kind, r.filter_predicate, None,
+                     sums[t][0], sums[t][1], params.semantics))
+    frame = spark.createDataFrame(base, RECIPES_DDL)
+    keyed = [t for t, r in found.items() if r.kind == "row_keys"]
+    if not keyed:
+        return frame
+    parts = [recipe_mod.row_keys(snapshot.tables[t], found[t].columns).withColumn("_table", F.lit(t)) for t in sorted(keyed)]
+    keys = parts[0]
+    for p in parts[1:]:
+        keys = keys.unionByName(p)
+    keys = keys.groupBy("_table").agg(F.sort_array(F.collect_list(F.struct(
+        F.col("row_hash"), F.col("count").cast("bigint").alias("count")))).alias("_keys"))
+    return (frame.join(keys, frame["table_id"] == keys["_table"], "left")
+            .withColumn("row_keys", F.col("_keys")).drop("_table", "_keys").select(*frame.columns))
+
+
+def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str, DataFrame]:
+    """The stage transformation (see the module docstring)."""
+    snapshot: LakeSnapshot = inputs[SNAPSHOT_KEY]
+    spark = snapshot.spark
+    found = find_containments(snapshot, params)
+    profiles = {p.table_id: p for p in snapshot.profiles}
+    parents, children = graph.neighbour_counts(found.edges)
+    profile_df = spark.createDataFrame(profile_rows(snapshot.profiles, parents, children), PROFILE_DDL)
+    edges_df = spark.createDataFrame([e.row(params.semantics) for e in found.edges], EDGES_DDL)
+    rows, solver = planning.plan(found.edges, profiles, cost_model(params, snapshot.table_costs),
+                                 ilp_max_tables=params.ilp_max_tables, ilp_time_limit_s=params.ilp_time_limit_s)
+    # A recipe by row keys stores one key per distinct row: children above max_key_rows are kept.
+    plan_df = spark.createDataFrame([r.row() for r in rows], PLAN_DDL)
+    chosen = {r.table_id: r.parent for r in rows if r.action == "delete"}
+    recipes_df = _recipes_frame(snapshot, params, chosen, found.edges)
+    return {"profile": profile_df, "edges": edges_df, "plan": plan_df, "recipes": recipes_df}

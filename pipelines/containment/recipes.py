@@ -1,0 +1,196 @@
+"""Rebuild recipes (R2D2 §5): how to recreate a deleted table exactly from its kept parent.
+
+A recipe names the parent and its Delta version, the projection (child column <- parent column),
+the casts back to the child's types, and how rows are selected:
+
+* ``projection``: every parent row (the child is the parent's projection, bag-equal);
+* ``filter``: rows matching ``filter_predicate``, tried from the child's ranges (partition columns
+  first, then every column whose range is narrower than the parent's); kept only when it
+  reproduces the child exactly (except-all both ways is empty);
+* ``row_keys``: otherwise, the child's canonical row hashes with their counts; rebuilding takes that
+  many parent rows of each hash.
+
+Plus the child's schema, row count and an order-independent checksum (count and sums of the two
+32-bit halves of the canonical row hashes, :mod:`udfs.rowhash`), checked after every rebuild.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from pipelines.containment.graph import Edge
+from pipelines.containment.profile import ColumnProfile, TableProfile
+from pipelines.containment.types import family
+from pipelines.containment.verify import compare_pairs, project_cast
+from udfs.rowhash import canonical_order, checksum_columns, format_checksum, hash_rows, with_row_hash
+
+RECIPES_DDL = (
+    "table_id string, path string, format string, child_fingerprint string, child_version bigint, "
+    "parent string, parent_path string, parent_format string, parent_version bigint, parent_fingerprint string, "
+    "columns array<string>, parent_columns array<string>, child_types array<string>, "
+    "casts array<struct<column:string,child_type:string,parent_type:string>>, child_schema string, "
+    "partition_columns array<string>, kind string, filter_predicate string, "
+    "row_keys array<struct<row_hash:bigint,count:bigint>>, row_count bigint, checksum string, semantics string"
+)
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _string_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_literal(value: float | str, type_name: str) -> str | None:
+    """An exact Spark SQL literal of a profile bound for a column of ``type_name``, or None."""
+    fam = family(type_name)
+    if fam == "int":
+        return str(int(value)) if type_name.lower() != "boolean" else None
+    if fam == "float":
+        if not math.isfinite(value):
+            return None
+        return f"CAST('{float(value)!r}' AS {type_name.upper()})"
+    if fam == "string":
+        return _string_literal(str(value))
+    if fam == "date":
+        return f"DATE '{(dt.date(1970, 1, 1) + dt.timedelta(days=int(value))).isoformat()}'"
+    if type_name.lower() == "boolean":
+        return "true" if value else "false"
+    return None  # decimals and timestamps: profile bounds are doubles, not exact literals
+
+
+def _column_condition(child: ColumnProfile, parent: ColumnProfile, pname: str) -> str | None:
+    """The narrowest condition on parent column ``pname`` that the child's range implies, or None."""
+    q = quote_identifier(pname)
+    parts = []
+    cmin = child.min_num if child.min_num is not None else child.min_str
+    cmax = child.max_num if child.max_num is not None else child.max_str
+    pmin = parent.min_num if parent.min_num is not None else parent.min_str
+    pmax = parent.max_num if parent.max_num is not None else parent.max_str
+    if cmin is not None and child.min_exact and (pmin is None or cmin > pmin or not parent.min_exact):
+        lit = sql_literal(cmin, parent.data_type)
+        if lit is not None:
+            parts.append(f"{q} >= {lit}")
+    if cmax is not None and child.max_exact and (pmax is None or cmax < pmax or not parent.max_exact):
+        lit = sql_literal(cmax, parent.data_type)
+        if lit is not None:
+            parts.append(f"{q} <= {lit}")
+    child_nulls = child.null_count or 0
+    parent_nulls = parent.null_count if parent.null_count is not None else 1
+    if not parts:
+        return f"{q} IS NOT NULL" if child_nulls == 0 and parent_nulls > 0 else None
+    cond = " AND ".join(parts)
+    return f"({cond} OR {q} IS NULL)" if child_nulls > 0 else cond
+
+
+def candidate_predicates(child: TableProfile, parent: TableProfile, edge: Edge) -> list[str | None]:
+    """Filter predicates to try, cheapest first: none, the partition columns' ranges, every column's ranges."""
+    partitions = {c.lower() for c in parent.partition_columns}
+    on_partitions, on_all = [], []
+    for cname, pname in zip(edge.columns, edge.parent_columns):
+        cond = _column_condition(child.column(cname), parent.column(pname), pname)
+        if cond is None:
+            continue
+        on_all.append(cond)
+        if pname.lower() in partitions:
+            on_partitions.append(cond)
+    out: list[str | None] = [None]
+    for conds in (on_partitions, on_all):
+        text = " AND ".join(conds) if conds else None
+        if text is not None and text not in out:
+            out.append(text)
+    return out
+
+
+@dataclass
+class Recipe:
+    table_id: str
+    parent: str
+    columns: tuple[str, ...]
+    parent_columns: tuple[str, ...]
+    child_types: tuple[str, ...]
+    casts: list
+    kind: str
+    filter_predicate: str | None
+
+
+def rebuild(parent: DataFrame, columns: Sequence[str], parent_columns: Sequence[str], child_types: Sequence[str],
+            kind: str, filter_predicate: str | None = None, row_keys: DataFrame | None = None) -> DataFrame:
+    """The child rebuilt from ``parent`` (columns in the child's names and types).
+
+    ``row_keys`` (columns ``row_hash``, ``count``) is needed for ``kind='row_keys'``.
+    """
+    rows = parent.where(filter_predicate) if (kind == "filter" and filter_predicate) else parent
+    out = project_cast(rows, parent_columns, columns, child_types)
+    if kind != "row_keys":
+        return out
+    if row_keys is None:
+        raise ValueError("a row_keys recipe needs its row keys")
+    hashed = with_row_hash(out, canonical_order(columns))
+    joined = hashed.join(F.broadcast(row_keys.select("row_hash", F.col("count").alias("_keep"))), "row_hash")
+    order = [F.col(quote_identifier(c)) for c in canonical_order(columns)]
+    ranked = joined.withColumn("_n", F.row_number().over(Window.partitionBy("row_hash").orderBy(*order)))
+    return ranked.where(F.col("_n") <= F.col("_keep")).select(*[F.col(quote_identifier(c)) for c in columns])
+
+
+def checksums(frames: Mapping[str, DataFrame]) -> dict[str, tuple[int, str]]:
+    """(row count, checksum) of each DataFrame, all in one job."""
+    if not frames:
+        return {}
+    parts = [hash_rows(df, canonical_order(df.columns)).withColumn("_table", F.lit(name)) for name, df in frames.items()]
+    union = parts[0]
+    for p in parts[1:]:
+        union = union.unionByName(p)
+    got = {r["_table"]: r for r in union.groupBy("_table").agg(*checksum_columns()).collect()}  # one row per table
+    out = {}
+    for name in frames:
+        r = got.get(name)
+        out[name] = (0, format_checksum(0, 0, 0)) if r is None else (int(r["rows"]), format_checksum(r["rows"], r["sum_high"], r["sum_low"]))
+    return out
+
+
+def row_keys(df: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """(row_hash, count) of the child's rows: the keys a ``row_keys`` recipe keeps."""
+    return hash_rows(df, canonical_order(columns)).groupBy("row_hash").count()
+
+
+def choose_recipes(chosen: Mapping[str, str], edges: Mapping[tuple[str, str], Edge],
+                   profiles: Mapping[str, TableProfile], tables: Mapping[str, DataFrame]) -> dict[str, Recipe]:
+    """For each deleted child (-> its parent), the cheapest selection that reproduces it exactly."""
+    trials: list[tuple[str, str | None]] = []
+    pairs = []
+    for child, parent in sorted(chosen.items()):
+        e = edges[(parent, child)]
+        for pred in candidate_predicates(profiles[child], profiles[parent], e):
+            rebuilt = rebuild(tables[parent], e.columns, e.parent_columns, e.child_types,
+                              "filter" if pred else "projection", pred)
+            original = tables[child].select(*[F.col(quote_identifier(c)) for c in e.columns])
+            trials.append((child, pred))
+            pairs.append((original, rebuilt))
+    counts = compare_pairs(pairs)
+    found: dict[str, str | None] = {}
+    for (child, pred), c in zip(trials, counts):
+        if child not in found and c.child_not_in_parent == 0 and c.parent_not_in_child == 0:
+            found[child] = pred
+    out = {}
+    for child, parent in sorted(chosen.items()):
+        e = edges[(parent, child)]
+        if child in found:
+            pred = found[child]
+            kind = "filter" if pred else "projection"
+        else:
+            pred, kind = None, "row_keys"
+        out[child] = Recipe(child, parent, e.columns, e.parent_columns, e.child_types,
+                            [{"column": c, "child_type": ct, "parent_type": pt} for c, ct, pt in e.casts()], kind, pred)
+    return out
+
+
+def schema_json(df: DataFrame) -> str:
+    return json.dumps(json.loads(df.schema.json()), sort_keys=True)
