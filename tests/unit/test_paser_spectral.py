@@ -1,0 +1,52 @@
+"""Spectral clustering on a kNN graph, eigengap K and kNN-vote assignment (PASER §3.1, corrected)."""
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.paser.spectral import assign_by_knn_vote, eigengap_k, spectral_cluster
+
+
+def _blobs(n_per=40, k=4, dim=16, noise=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = np.eye(dim)[:k] * 3.0
+    labels = np.repeat(np.arange(k), n_per)
+    return centers[labels] + noise * rng.normal(size=(len(labels), dim)), labels
+
+
+def test_eigengap_picks_the_largest_gap():
+    mu = np.array([0.0, 0.0, 0.01, 0.02, 0.5, 0.55, 0.6])
+    assert eigengap_k(mu, 1, 6) == 4
+    assert eigengap_k(mu, 1, 3) == 2  # within [1, 3] the gaps are 0, .01, .01: ties go to the smaller K
+    assert eigengap_k(mu, 5, 6) == 5
+
+
+def test_four_separated_blobs_are_recovered_with_k_from_the_eigengap():
+    x, truth = _blobs()
+    result = spectral_cluster(x, num_clusters=None, min_clusters=2, max_clusters=8, knn_neighbors=8)
+    assert result.num_clusters == 4 and result.chosen_by == "eigengap"
+    # same partition as the truth (labels numbered by first occurrence)
+    pairs = set(zip(truth, result.labels))
+    assert len(pairs) == 4 and len({p[1] for p in pairs}) == 4
+    assert result.labels[0] == 0
+    # the user's K wins over the eigengap
+    assert spectral_cluster(x, num_clusters=2, knn_neighbors=8).num_clusters == 2
+
+
+def test_result_does_not_depend_on_row_order_up_to_label_names():
+    x, _ = _blobs(seed=1)
+    perm = np.random.default_rng(3).permutation(len(x))
+    a = spectral_cluster(x, num_clusters=4, knn_neighbors=8).labels
+    b = spectral_cluster(x[perm], num_clusters=4, knn_neighbors=8).labels
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(len(perm))
+    b_back = b[inv]
+    assert len(set(zip(a, b_back))) == 4
+
+
+def test_knn_vote_assigns_to_the_majority_cluster():
+    ref = np.array([[1, 0], [1, 0.1], [0.9, 0], [0, 1], [0.1, 1]], dtype=np.float32)
+    labels = np.array([0, 0, 0, 1, 1])
+    queries = np.array([[1, 0.05], [0.05, 1]], dtype=np.float32)
+    assert list(assign_by_knn_vote(ref, labels, queries, 3)) == [0, 1]
+    # 2 neighbours, one vote each: the larger similarity wins
+    assert list(assign_by_knn_vote(ref[[0, 3]], np.array([0, 1]), np.array([[0.2, 1.0]], dtype=np.float32), 2)) == [1]
