@@ -1,0 +1,192 @@
+"""The steps of MinHash LSH dedup, each a small DataFrame -> DataFrame function.
+
+signatures -> band rows -> star candidate edges (optionally verified) -> connected components ->
+one survivor per component -> outputs. The method is SlimPajama-DC §2.3 (MinHash LSH, 9 bands x 13
+rows, connected components of the candidate graph, one document kept per component); star edges to a
+bucket's smallest id follow text-dedup and NeMo Curator, so a big bucket never yields all its pairs.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.window import Window
+
+from pipelines.core.errors import ConfigError, DataError, SchemaContractError
+from pipelines.minhash.components import connected_components
+from pipelines.minhash.config import MinhashParams
+from udfs import minhash as kernels
+
+NO_SOURCE = "all"
+INDEX_COLUMNS = ("id", "source", "num_bytes", "band", "bucket", "minhashes", "cluster_id",
+                 "representative_id", "scope")
+
+
+# --------------------------------------------------------------------------- input checks
+def standard_documents(docs: DataFrame, table: str = "documents") -> DataFrame:
+    """(id, source, text, num_bytes) of the input; ``source`` is 'all' when the table has none."""
+    fields = {f.name: f.dataType for f in docs.schema.fields}
+    if "source" in fields and not isinstance(fields["source"], T.StringType):
+        raise SchemaContractError(f"table '{table}' column 'source' has type "
+                                  f"{fields['source'].simpleString()}, but string is needed")
+    source = F.col("source") if "source" in fields else F.lit(NO_SOURCE)
+    return docs.select("id", source.alias("source"), "text",
+                       F.coalesce(F.octet_length("text"), F.lit(0)).cast("long").alias("num_bytes"))
+
+
+def check_unique_ids(docs: DataFrame, table: str = "documents", examples: int = 5) -> None:
+    """Raise :class:`DataError` showing example ids when an id occurs more than once (an action,
+    run before any output is written; it collects at most ``examples`` ids)."""
+    dupes = (docs.groupBy("id").count().where(F.col("count") > 1)
+             .orderBy("id").limit(examples).collect())
+    if dupes:
+        shown = ", ".join(f"{r['id']!r} (x{r['count']})" for r in dupes)
+        raise DataError(f"table '{table}' column 'id' has duplicate values, e.g. {shown}; ids must be unique")
+
+
+def check_previous_index(previous: DataFrame, docs: DataFrame, params: MinhashParams) -> None:
+    """The previous index must have the index columns, the same id type, the same scope, and no id
+    of this batch (re-indexing a document would count it twice)."""
+    fields = {f.name: f.dataType for f in previous.schema.fields}
+    for name in INDEX_COLUMNS:
+        if name not in fields:
+            raise SchemaContractError(f"table 'previous_index' has no column '{name}'; it has: {', '.join(fields)}")
+    id_type = docs.schema["id"].dataType
+    if fields["id"] != id_type:
+        raise SchemaContractError(f"table 'previous_index' column 'id' has type {fields['id'].simpleString()}, "
+                                  f"but the documents' id is {id_type.simpleString()}")
+    if params.scope == "local-then-global":
+        raise ConfigError("config key 'params.scope': local-then-global does not support inputs.previous_index "
+                          "(incremental runs need scope global or local)")
+    scopes = [r["scope"] for r in previous.select("scope").distinct().limit(3).collect()]
+    if any(s != params.scope for s in scopes):
+        raise ConfigError(f"config key 'params.scope' is '{params.scope}' but previous_index was built with "
+                          f"scope {sorted(set(scopes))}")
+    again = docs.join(previous.select("id"), "id", "left_semi").select("id").distinct().orderBy("id").limit(5).collect()
+    if again:
+        raise DataError("table 'documents' has ids already in previous_index, e.g. "
+                        f"{', '.join(repr(r['id']) for r in again)}; each document is indexed once")
+
+
+# --------------------------------------------------------------------------- signatures and bands
+def compute_signatures(docs: DataFrame, params: MinhashParams) -> DataFrame:
+    """(id, source, num_bytes, reason, buckets, signature) per document, by the numpy kernel in
+    ``udfs.minhash`` applied per Arrow batch (``mapInArrow``)."""
+    num_bands, rows_per_band = params.bands
+    schema = T.StructType([f for f in docs.schema.fields if f.name != "text"] + [
+        T.StructField("reason", T.StringType()),
+        T.StructField("buckets", T.ArrayType(T.LongType())),
+        T.StructField("signature", T.ArrayType(T.IntegerType()))])
+    body = partial(kernels.signature_arrow_batches, text_column="text", num_perm=params.num_perm,
+                   seed=params.seed, ngram_size=params.ngram_size, unit=params.ngram_unit,
+                   num_bands=num_bands, rows_per_band=rows_per_band, min_content_chars=params.min_content_chars)
+    return docs.mapInArrow(body, schema)
+
+
+def band_rows(signed: DataFrame, params: MinhashParams) -> DataFrame:
+    """One row per (document, band): bucket and that band's ``rows_per_band`` MinHash values."""
+    _, rows_per_band = params.bands
+    exploded = signed.select("id", "source", "num_bytes", "signature",
+                             F.posexplode("buckets").alias("band", "bucket"))
+    return exploded.select("id", "source", "num_bytes", F.col("band").cast("int").alias("band"), "bucket",
+                           F.expr(f"slice(signature, band * {rows_per_band} + 1, {rows_per_band})").alias("minhashes"))
+
+
+def shingle_sets(docs: DataFrame, params: MinhashParams) -> DataFrame:
+    """(id, shingles): sorted distinct 64-bit shingle hashes, for exact Jaccard verification."""
+    schema = T.StructType([docs.schema["id"], T.StructField("shingles", T.ArrayType(T.LongType()))])
+    body = partial(kernels.shingle_set_arrow_batches, text_column="text", ngram_size=params.ngram_size,
+                   unit=params.ngram_unit)
+    return docs.select("id", "text").mapInArrow(body, schema)
+
+
+def exact_jaccard(pairs: DataFrame, sets: DataFrame, left: str, right: str) -> DataFrame:
+    """Adds ``exact_jaccard`` of the shingle sets of ``left`` and ``right`` (null when either is absent)."""
+    a = sets.select(F.col("id").alias(left), F.col("shingles").alias("_a"))
+    b = sets.select(F.col("id").alias(right), F.col("shingles").alias("_b"))
+    joined = pairs.join(a, left, "left").join(b, right, "left")
+    value = (F.size(F.array_intersect("_a", "_b")).cast("double") / F.size(F.array_union("_a", "_b")))
+    return joined.withColumn("exact_jaccard", F.when(F.col("_a").isNotNull() & F.col("_b").isNotNull(), value)) \
+        .drop("_a", "_b")
+
+
+# --------------------------------------------------------------------------- candidates and clusters
+def star_edges(rows: DataFrame, by_source: bool) -> DataFrame:
+    """(src, dst): each member of a band bucket linked to the bucket's smallest id (text-dedup /
+    NeMo Curator), only for buckets holding a document of this batch (``is_new``): buckets of
+    earlier batches alone are already summarised by their cluster edges."""
+    keys = ["band", "bucket"] + (["source"] if by_source else [])
+    bucket = Window.partitionBy(*keys)
+    marked = (rows.withColumn("_min", F.min("id").over(bucket))
+              .withColumn("_has_new", F.max(F.col("is_new").cast("int")).over(bucket)))
+    return (marked.where((F.col("id") != F.col("_min")) & (F.col("_has_new") == 1))
+            .select(F.col("id").alias("src"), F.col("_min").alias("dst")).distinct())
+
+
+def verify_edges(edges: DataFrame, sets: DataFrame, jaccard_threshold: float) -> DataFrame:
+    """Drop candidate edges between two documents of this batch whose exact Jaccard is below the
+    threshold (false positives of LSH). Edges to earlier batches (no text at hand) are kept."""
+    scored = exact_jaccard(edges, sets, "src", "dst")
+    return scored.where(F.col("exact_jaccard").isNull() | (F.col("exact_jaccard") >= jaccard_threshold)) \
+        .select("src", "dst")
+
+
+def survivor_order(params: MinhashParams) -> list:
+    """The order within a cluster whose first document is kept (ties always broken by id)."""
+    if params.survivor == "source_priority":
+        ranks = F.create_map(*[x for i, s in enumerate(params.source_priority) for x in (F.lit(s), F.lit(i))])
+        rank = F.coalesce(ranks[F.col("source")], F.lit(len(params.source_priority)))
+        return [rank.asc(), F.col("id").asc()]
+    if params.survivor == "longest":
+        return [F.col("num_bytes").desc(), F.col("id").asc()]
+    return [F.col("id").asc()]
+
+
+def cluster(rows: DataFrame, membership: DataFrame | None, by_source: bool, params: MinhashParams,
+            sets: DataFrame | None) -> DataFrame:
+    """One dedup round. ``rows``: band rows (id, source, num_bytes, band, bucket, is_new);
+    ``membership``: (id, cluster_id) of earlier batches' documents, whose clusters stand as edges.
+    Returns (id, source, num_bytes, is_new, cluster_id, representative_id, representative_source)
+    for every document of ``rows``; cluster_id is the smallest id of the connected component."""
+    edges = star_edges(rows, by_source)
+    if sets is not None:
+        edges = verify_edges(edges, sets, params.jaccard_threshold)
+    if membership is not None:
+        edges = edges.unionByName(membership.where(F.col("id") != F.col("cluster_id"))
+                                  .select(F.col("id").alias("src"), F.col("cluster_id").alias("dst")))
+    components = connected_components(edges, params.max_cc_iterations)
+    nodes = rows.groupBy("id").agg(F.first("source").alias("source"), F.first("num_bytes").alias("num_bytes"),
+                                   F.max("is_new").alias("is_new"))
+    labelled = (nodes.join(components.withColumnRenamed("node", "id"), "id", "left")
+                .withColumn("cluster_id", F.coalesce("component", "id")).drop("component"))
+    first = F.row_number().over(Window.partitionBy("cluster_id").orderBy(*survivor_order(params)))
+    reps = (labelled.withColumn("_rank", first).where(F.col("_rank") == 1)
+            .select("cluster_id", F.col("id").alias("representative_id"),
+                    F.col("source").alias("representative_source")))
+    return labelled.join(reps, "cluster_id")
+
+
+def check_component_sizes(assigned: DataFrame, params: MinhashParams) -> None:
+    """The guard of ``fail_on_large_component``: a DataError naming the largest clusters."""
+    big = (assigned.groupBy("cluster_id").count().where(F.col("count") > params.max_component_size)
+           .orderBy(F.col("count").desc(), "cluster_id").limit(3).collect())
+    if big:
+        shown = ", ".join(f"{r['cluster_id']!r} ({r['count']} documents)" for r in big)
+        raise DataError(f"duplicate clusters larger than params.max_component_size={params.max_component_size}: "
+                        f"{shown}; set params.fail_on_large_component=false to only report them")
+
+
+def estimated_jaccard(pairs: DataFrame, rows: DataFrame, params: MinhashParams) -> DataFrame:
+    """Adds ``estimated_jaccard`` of (id, representative_id): the share of equal MinHash values over
+    the ``num_bands * rows_per_band`` permutations LSH used."""
+    num_bands, rows_per_band = params.bands
+    left = rows.select("id", "band", F.col("minhashes").alias("_a"))
+    right = rows.select(F.col("id").alias("representative_id"), "band", F.col("minhashes").alias("_b"))
+    equal = F.aggregate(F.zip_with("_a", "_b", lambda x, y: F.when(x == y, 1).otherwise(0)), F.lit(0),
+                        lambda acc, x: acc + x)
+    scores = (pairs.select("id", "representative_id").join(left, "id").join(right, ["representative_id", "band"])
+              .groupBy("id", "representative_id")
+              .agg((F.sum(equal) / F.lit(float(num_bands * rows_per_band))).alias("estimated_jaccard")))
+    return pairs.join(scores, ["id", "representative_id"], "left")
