@@ -83,7 +83,7 @@ def assign_clusters(rows: DataFrame, sample_ids: list, sample_vectors: np.ndarra
             if frame.empty:
                 continue
             known = frame["id"].map(label_of)
-            out = known.to_numpy(dtype=np.float64, na_value=np.nan)
+            out = known.to_numpy(dtype=np.float64, na_value=np.nan).copy()
             todo = np.isnan(out)
             if todo.any():
                 queries = np.stack(frame.loc[todo, "vector"].to_numpy()).astype(np.float32)
