@@ -139,7 +139,9 @@ def generate(seed: int = 0, base_per_source: int = 12, words: tuple[int, int] = 
     ids = list(range(1, len(records) + 1))
     rng.shuffle(ids)
     documents = pd.DataFrame({"id": ids, "source": [r["source"] for r in records],
-                              "title": [r["title"] for r in records], "text": [r["text"] for r in records]})
+                              "title": [r["title"] for r in records],
+                              # object dtype keeps None a None (pandas 3 would make it NaN)
+                              "text": pd.Series([r["text"] for r in records], dtype=object)})
     truth_df = pd.DataFrame([{"id_a": min(ids[t["a"]], ids[t["b"]]), "id_b": max(ids[t["a"]], ids[t["b"]]),
                               **{k: v for k, v in t.items() if k not in ("a", "b")}} for t in truth])
     return [DemoTable("documents", documents, schema="id long, source string, title string, text string"),

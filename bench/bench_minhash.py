@@ -1,0 +1,256 @@
+"""Benchmarks of the minhash stage against its peers, each measured in this script on this machine.
+
+    .venv/bin/python bench/bench_minhash.py --part speed     # signature kernel vs datasketch MinHash.bulk
+    .venv/bin/python bench/bench_minhash.py --part quality   # P/R/F1 vs exact Jaccard on the designed corpus
+    .venv/bin/python bench/bench_minhash.py --part e2e       # Spark stage vs single-process datasketch MinHashLSH
+    .venv/bin/python bench/bench_minhash.py --part scale     # 1x/2x/4x corpus: time and driver peak memory
+
+Each part prints a markdown section; ``--write`` appends it to bench/results/minhash.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from udfs import minhash as K  # noqa: E402
+from udfs.text import char_ngrams, normalize_for_hashing, word_ngrams  # noqa: E402
+
+
+def _corpus(seed: int, base_per_source: int):
+    from pipelines.demo_data.corpus import generate
+
+    docs, truth = generate(seed=seed, base_per_source=base_per_source)
+    return docs, truth
+
+
+def _texts(n_docs: int) -> list[str]:
+    docs, _ = _corpus(3, max(1, n_docs // 4))
+    texts = [normalize_for_hashing(t) for t in docs.frame.text if isinstance(t, str) and len(t) > 300]
+    return (texts * (n_docs // max(1, len(texts)) + 1))[:n_docs]
+
+
+# --------------------------------------------------------------------------- speed
+def part_speed(args) -> str:
+    from datasketch import MinHash
+
+    texts = _texts(args.docs)
+    shingles = [[s.encode("utf-8") for s in char_ngrams(t, 13)] for t in texts]
+    n_shingles = sum(len(s) for s in shingles)
+    inputs32 = [K.to_permutation_input(np.concatenate(list(K.shingle_hashes(t, 13)))).tolist() for t in texts]
+    rows = []
+
+    def best(fn, repeat=3):
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    ours = best(lambda: K.signatures(texts, num_perm=128, seed=1, ngram_size=13))
+    ds_bulk = best(lambda: MinHash.bulk(shingles, num_perm=128, seed=1), repeat=1)
+    ds_same_inputs = best(lambda: MinHash.bulk(inputs32, num_perm=128, seed=1, hashfunc=lambda v: v), repeat=1)
+    rows.append(("lakesieve kernel (normalised text -> signature, 1 core)", ours))
+    rows.append(("datasketch MinHash.bulk (precomputed 13-gram bytes, sha1_hash32)", ds_bulk))
+    rows.append(("datasketch MinHash.bulk (our 32-bit shingle hashes, identity hashfunc)", ds_same_inputs))
+    out = [f"### Signature throughput (one process, one core; {len(texts)} documents, {n_shingles:,} char 13-grams, "
+           f"128 permutations, affine32, seed 1)", "",
+           "| implementation | seconds | shingles / s | speed-up of lakesieve |", "|---|---|---|---|"]
+    for name, sec in rows:
+        out.append(f"| {name} | {sec:.3f} | {n_shingles / sec:,.0f} | {sec / ours:.1f}x |")
+    out.append("")
+    out.append("The datasketch rows are given the shingles ready-made (their n-gram building is not timed); "
+               "lakesieve's time includes forming and hashing the n-grams.")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- quality
+def _exact_pairs(texts: dict, ngram_size: int, unit: str, threshold: float) -> set:
+    grams = char_ngrams if unit == "char" else word_ngrams
+    sets = {i: set(grams(normalize_for_hashing(t), ngram_size)) for i, t in texts.items()}
+    # candidate filter: pairs sharing any shingle (unrelated designed documents share none)
+    owners: dict = {}
+    for i, s in sets.items():
+        for g in s:
+            owners.setdefault(g, set()).add(i)
+    cands = set()
+    for ids in owners.values():
+        if 1 < len(ids) < 50:
+            cands.update(combinations(sorted(ids), 2))
+    return {(a, b) for a, b in cands if len(sets[a] & sets[b]) / len(sets[a] | sets[b]) >= threshold}
+
+
+def _cluster_pairs(duplicates) -> set:
+    clusters: dict = {}
+    for r in duplicates:
+        clusters.setdefault(r.cluster_id, {r.representative_id}).add(r.id)
+    return {p for members in clusters.values() for p in combinations(sorted(members), 2)}
+
+
+def _prf(found: set, truth: set) -> tuple[float, float, float]:
+    tp = len(found & truth)
+    p = tp / len(found) if found else 1.0
+    r = tp / len(truth) if truth else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def _spark():
+    os.environ.setdefault("LAKESIEVE_PROGRESS", "false")
+    os.environ.setdefault("LAKESIEVE_SHUFFLE_PARTITIONS", "4")
+    from pipelines.core.session import get_spark
+
+    return get_spark("bench-minhash")
+
+
+def part_quality(args) -> str:
+    from pipelines.core.config import build_config
+    from pipelines.minhash.config import MinhashParams
+    from pipelines.minhash.transform import dedup
+
+    spark = _spark()
+    docs, _ = _corpus(0, args.base)
+    frame = docs.frame
+    texts = {int(i): t for i, t in zip(frame.id, frame.text)
+             if isinstance(t, str) and K.prepare(t, 200)[1] is None}
+    df = spark.createDataFrame(frame, docs.schema)
+    configs = [
+        ("SlimPajama recipe: char 13-grams, 9x13, no verification", {}, ("char", 13)),
+        ("char 13-grams, 9x13, verified at 0.8", {"verify": True}, ("char", 13)),
+        ("word 5-grams, threshold 0.8 (bands derived), verified", {"ngram_unit": "word", "ngram_size": 5,
+                                                                  "num_bands": None, "rows_per_band": None,
+                                                                  "verify": True}, ("word", 5)),
+    ]
+    out = [f"### Quality on the designed corpus (seed 0, {len(frame)} documents, {len(texts)} hashed; truth = "
+           "all pairs with exact Jaccard >= 0.8 of the same shingles; found = pairs in one output cluster)", "",
+           "| configuration | bands x rows | truth pairs | found pairs | precision | recall | F1 |",
+           "|---|---|---|---|---|---|---|"]
+    for name, overrides, (unit, size) in configs:
+        params = build_config(MinhashParams, overrides)
+        truth = _exact_pairs(texts, size, unit, 0.8)
+        found = _cluster_pairs(dedup(df, None, params).duplicates.collect())
+        p, r, f = _prf(found, truth)
+        b, rw = params.bands
+        out.append(f"| {name} | {b}x{rw} | {len(truth)} | {len(found)} | {p:.3f} | {r:.3f} | {f:.3f} |")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- end to end and scale
+def _datasketch_pipeline(texts: dict, bands: tuple[int, int]) -> tuple[float, int]:
+    """Single-process peer: normalise, 13-grams, MinHash, MinHashLSH (same bands), union-find."""
+    from datasketch import MinHash, MinHashLSH
+
+    t0 = time.perf_counter()
+    lsh = MinHashLSH(num_perm=128, params=bands)
+    parent = {}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    ids = sorted(texts)
+    sigs = MinHash.bulk(([g.encode() for g in char_ngrams(normalize_for_hashing(texts[i]), 13)] for i in ids),
+                        num_perm=128, seed=1)
+    for i, m in zip(ids, sigs):
+        parent[i] = i
+        for other in lsh.query(m):
+            a, b = find(i), find(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        lsh.insert(i, m)
+    removed = sum(1 for i in ids if find(i) != i)
+    return time.perf_counter() - t0, removed
+
+
+def _stage_once(base: int) -> dict:
+    """One stage run (Spark local) on a corpus of ``base`` documents per source; peak memories."""
+    from pipelines.minhash.config import MinhashParams
+    from pipelines.minhash.transform import dedup
+
+    spark = _spark()
+    docs, _ = _corpus(0, base)
+    df = spark.createDataFrame(docs.frame, docs.schema).repartition(4).localCheckpoint(eager=True)
+    t0 = time.perf_counter()
+    out = dedup(df, None, MinhashParams())
+    counts = {n: getattr(out, n).count() for n in ("kept", "duplicates", "filtered", "index")}
+    seconds = time.perf_counter() - t0
+    jvm = spark._jvm.java.lang.management.ManagementFactory
+    heap_peak = sum(p.getPeakUsage().getUsed() for p in jvm.getMemoryPoolMXBeans()
+                    if str(p.getType()) == "Heap memory")
+    return {"documents": len(docs.frame), "seconds": seconds, "counts": counts,
+            "python_driver_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "jvm_heap_peak_mb": heap_peak / 2**20}
+
+
+def part_e2e(args) -> str:
+    docs, _ = _corpus(0, args.base)
+    texts = {int(i): t for i, t in zip(docs.frame.id, docs.frame.text) if isinstance(t, str) and K.prepare(t, 200)[1] is None}
+    peer_s, peer_removed = _datasketch_pipeline(texts, (9, 13))
+    stage = _run_child(args.base)
+    return "\n".join([
+        f"### End to end (SlimPajama recipe, {stage['documents']} documents)", "",
+        "| pipeline | seconds | duplicates removed |", "|---|---|---|",
+        f"| lakesieve minhash stage (Spark local[*], both cores; signatures, LSH, components, all outputs) | "
+        f"{stage['seconds']:.1f} | {stage['counts']['duplicates']} |",
+        f"| datasketch MinHash.bulk + MinHashLSH (9x13) + union-find, one process | {peer_s:.1f} | {peer_removed} |",
+        "", f"ratio stage / datasketch: {stage['seconds'] / peer_s:.2f}"])
+
+
+def _run_child(base: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(base)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def part_scale(args) -> str:
+    rows = ["### Scaling (SlimPajama recipe; each size in a fresh process)", "",
+            "| corpus | documents | stage seconds | seconds per 1k documents | Python driver peak RSS MB | "
+            "JVM heap peak MB |", "|---|---|---|---|---|---|"]
+    for factor in (1, 2, 4):
+        r = _run_child(args.base * factor)
+        rows.append(f"| {factor}x | {r['documents']} | {r['seconds']:.1f} | {1000 * r['seconds'] / r['documents']:.1f} | "
+                    f"{r['python_driver_peak_mb']:.0f} | {r['jvm_heap_peak_mb']:.0f} |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--part", choices=["speed", "quality", "e2e", "scale"])
+    parser.add_argument("--docs", type=int, default=2000, help="documents for the speed part")
+    parser.add_argument("--base", type=int, default=60, help="base documents per source (quality, e2e, scale)")
+    parser.add_argument("--write", action="store_true", help="append the section to bench/results/minhash.md")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(_stage_once(args.child)))
+        return 0
+    text = {"speed": part_speed, "quality": part_quality, "e2e": part_e2e, "scale": part_scale}[args.part](args)
+    cmd = "python bench/bench_minhash.py " + " ".join(a for a in sys.argv[1:] if a != "--write")
+    section = f"{text}\n\nCommand: `{cmd}`; machine: {os.cpu_count()} cores (shared), " \
+              f"load average at the end {os.getloadavg()[0]:.1f}.\n"
+    print(section)
+    if args.write:
+        path = ROOT / "bench" / "results" / "minhash.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text("# minhash benchmarks\n\n")
+        with path.open("a") as fh:
+            fh.write(section + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
