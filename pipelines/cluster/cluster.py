@@ -1,0 +1,98 @@
+"""``cluster``: FAISS k-means on a bounded seeded sample, then every row assigned on the executors.
+
+Steps, each testable on its own:
+
+1. :func:`pipelines.cluster.sample.training_sample` — at most ``max_train_samples`` usable vectors,
+   chosen by a seeded hash of the id (same sample for any partitioning), collected to the driver.
+2. :func:`train` — ``faiss.Kmeans`` (GPU when ``faiss.get_num_gpus() > 0``) -> centroids. A sample
+   with fewer usable rows than ``num_clusters`` is a :class:`DataError` naming ``params.num_clusters``.
+3. :func:`assign` — ``mapInArrow`` with the centroids shipped in the task closure: each executor
+   builds a flat FAISS index once per process and labels each Arrow batch. Rows with a null, NaN,
+   infinite, wrong-length (or, spherical, all-zero) vector get a ``reason`` instead of a cluster and
+   go to ``rejected``; they never fail the run.
+4. :func:`centroid_table` — the centroids with the number of rows assigned to each.
+"""
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple
+
+import numpy as np
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from pipelines.cluster.config import ClusterParams
+from pipelines.cluster.sample import training_sample
+from pipelines.core.errors import ConfigError, DataError
+from udfs.faiss_kmeans import assign_batches, gpu_count, train_kmeans
+
+INPUT = "embeddings"
+
+
+class ClusterOutputs(NamedTuple):
+    assignments: DataFrame
+    centroids: DataFrame
+    rejected: DataFrame
+
+
+def faiss_on_gpu(params: ClusterParams) -> bool:
+    gpus = gpu_count()
+    if params.device == "cuda" and gpus == 0:
+        raise ConfigError("params.device is 'cuda' but FAISS sees no GPU (install faiss-gpu); use 'auto' or 'cpu'")
+    return params.device != "cpu" and gpus > 0
+
+
+def train(sample: np.ndarray, params: ClusterParams, *, gpu: bool = False, table: str = INPUT) -> np.ndarray:
+    """Centroids ``(num_clusters, d)`` from the training sample."""
+    if params.spherical and sample.size:
+        sample = sample[np.any(sample != 0, axis=1)]  # a zero vector has no direction
+    if sample.shape[0] == 0:
+        raise DataError(f"table '{table}' has no usable vectors (all null, empty or non-finite) to cluster")
+    if sample.shape[0] < params.num_clusters:
+        raise DataError(f"params.num_clusters ({params.num_clusters}) is larger than the number of usable rows "
+                        f"({sample.shape[0]}) in table '{table}'")
+    return train_kmeans(sample, num_clusters=params.num_clusters, niter=params.niter, seed=params.seed,
+                        spherical=params.spherical, gpu=gpu, max_points_per_centroid=params.max_points_per_centroid)
+
+
+def assign(df: DataFrame, centroids: np.ndarray, params: ClusterParams, *, gpu: bool = False) -> DataFrame:
+    """(id, vector) -> (id, cluster, distance, reason), persisted (three outputs read it)."""
+    schema = T.StructType([
+        T.StructField("id", df.schema["id"].dataType, True),
+        T.StructField("cluster", T.IntegerType(), True),
+        T.StructField("distance", T.DoubleType(), True),
+        T.StructField("reason", T.StringType(), True),
+    ])
+    fn = assign_batches(centroids, id_column="id", vector_column="vector", spherical=params.spherical, gpu=gpu)
+    return df.select("id", "vector").mapInArrow(fn, schema).persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def centroid_table(spark, centroids: np.ndarray, assigned: DataFrame) -> DataFrame:
+    """(cluster int, vector array<float>, size long); a cluster no row was assigned to has size 0."""
+    schema = T.StructType([
+        T.StructField("cluster", T.IntegerType(), False),
+        T.StructField("vector", T.ArrayType(T.FloatType(), False), False),
+    ])
+    rows = [(i, [float(x) for x in centroids[i]]) for i in range(centroids.shape[0])]
+    sizes = assigned.groupBy("cluster").agg(F.count(F.lit(1)).alias("size"))
+    return (spark.createDataFrame(rows, schema).join(sizes, "cluster", "left")
+            .select("cluster", "vector", F.coalesce(F.col("size"), F.lit(0)).cast("long").alias("size")))
+
+
+def cluster(df: DataFrame, params: ClusterParams, *, table: str = INPUT) -> ClusterOutputs:
+    """The whole stage on an ``embeddings`` DataFrame (id, vector)."""
+    gpu = faiss_on_gpu(params)
+    total = df.count()
+    if total == 0:
+        raise DataError(f"table '{table}' is empty: nothing to cluster")
+    sample = training_sample(df, max_rows=params.max_train_samples, seed=params.seed, total_rows=total, table=table)
+    centroids = train(sample, params, gpu=gpu, table=table)
+    labelled = assign(df, centroids, params, gpu=gpu)
+    assignments = labelled.where(F.col("reason").isNull()).select("id", "cluster", "distance")
+    rejected = labelled.where(F.col("reason").isNotNull()).select("id", "reason")
+    return ClusterOutputs(assignments, centroid_table(df.sparkSession, centroids, assignments), rejected)
+
+
+def transform(inputs: Mapping[str, DataFrame], params: ClusterParams) -> dict[str, DataFrame]:
+    return cluster(inputs[INPUT], params)._asdict()

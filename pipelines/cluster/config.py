@@ -1,0 +1,38 @@
+"""Parameters of the ``cluster`` stage."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pipelines.core.config import param
+from pipelines.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """FAISS k-means on a bounded seeded sample, then assignment of every row on the executors."""
+
+    num_clusters: int = param(
+        3000, doc="k; 3,000 is TL;DR's default at CC3M scale (Wang et al., ICCV 2023, as quoted in issue 5); "
+                  "SemDeDup uses about N/10,000 clusters (50,000 for LAION-440M, Abbas et al. 2023 §4)",
+        minimum=1)
+    niter: int = param(20, doc="Lloyd iterations (faiss.Kmeans; 20 as in FAISS's own k-means examples)",
+                       minimum=1, maximum=1000)
+    seed: int = param(1234, doc="seed of the training sample and of FAISS's initialisation (FAISS's default 1234)",
+                      minimum=0)
+    spherical: bool = param(
+        True, doc="spherical k-means on L2-normalised vectors, distance 1 - cosine (SemDeDup §3); "
+                  "false: plain k-means, distance = squared L2")
+    max_train_samples: int = param(
+        262_144, doc="bound on the rows collected to the driver to train k-means (a seeded hash sample); "
+                     "= 256 x 1024: FAISS itself uses at most 256 points per centroid",
+        minimum=1, maximum=10_000_000)
+    max_points_per_centroid: int = param(
+        256, doc="FAISS subsamples the training set to k x this (FAISS's default 256)", minimum=1)
+    device: Literal["auto", "cpu", "cuda"] = param(
+        "auto", doc="auto: FAISS on the GPU when faiss.get_num_gpus() > 0, else the CPU")
+
+    def __post_init__(self) -> None:
+        if self.num_clusters > self.max_train_samples:
+            raise ConfigError(f"params.num_clusters ({self.num_clusters}) is larger than params.max_train_samples "
+                              f"({self.max_train_samples}): k-means needs at least one training row per cluster")

@@ -1,0 +1,51 @@
+"""The bounded, seeded training sample of ``cluster`` (DESIGN: "k-means training works on a bounded sample").
+
+Every usable row (non-null, finite vector) gets a key ``xxhash64(id, seed) mod 2^32``; the sample is
+the ``max_train_samples`` rows with the smallest ``(key, id)``. The key depends only on the id and the
+seed, so the sample is the same whatever the partitioning or the order of rows. On a large table a
+pre-filter ``key < fraction x 2^32`` (fraction from the row count) keeps the sort small; only the
+sample (at most ``max_train_samples`` vectors) reaches the driver.
+"""
+from __future__ import annotations
+
+import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.core.errors import DataError
+from udfs.faiss_kmeans import list_column_to_matrix
+
+KEY_SPACE = 2 ** 32
+# head room above the exact fraction so a hash pre-filter almost never leaves fewer rows than the bound
+_FRACTION_SLACK = 1.2
+
+
+def sample_key(seed: int):
+    return F.pmod(F.xxhash64(F.col("id").cast("string"), F.lit(int(seed))), F.lit(KEY_SPACE))
+
+
+def usable(vector_column: str = "vector"):
+    """Rows k-means can use: a non-empty vector with no null, NaN or infinite element."""
+    v = F.col(vector_column)
+    bad = F.exists(v, lambda x: x.isNull() | F.isnan(x) | (F.abs(x) == F.lit(float("inf"))))
+    return v.isNotNull() & (F.size(v) > 0) & ~bad
+
+
+def training_sample(df: DataFrame, *, max_rows: int, seed: int, total_rows: int, table: str = "embeddings") -> np.ndarray:
+    """The sample as a float32 matrix ``(n <= max_rows, d)``, in (key, id) order."""
+    keyed = df.where(usable()).select("id", "vector", sample_key(seed).alias("_key"))
+    if total_rows > max_rows:
+        fraction = min(1.0, _FRACTION_SLACK * max_rows / total_rows)
+        keyed = keyed.where(F.col("_key") < F.lit(int(fraction * KEY_SPACE)))
+    rows = keyed.orderBy("_key", "id").limit(int(max_rows)).select("vector").toArrow()
+    column = rows.column("vector")
+    if len(column) == 0:
+        return np.zeros((0, 0), np.float32)
+    import pyarrow.compute as pc
+
+    lengths = np.unique(pc.list_value_length(column).to_numpy(zero_copy_only=False))
+    if len(lengths) != 1:
+        raise DataError(f"table '{table}' column 'vector' mixes dimensions {sorted(int(x) for x in lengths)[:5]}; "
+                        f"cluster one model's embeddings at a time")
+    mat, _ = list_column_to_matrix(column, int(lengths[0]))
+    return mat

@@ -1,0 +1,81 @@
+"""FAISS k-means kernels without Spark: exact clusters on separated blobs, distances, bad rows."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from pipelines.cluster.cluster import train
+from pipelines.cluster.config import ClusterParams
+from pipelines.core.errors import ConfigError, DataError
+from udfs.faiss_kmeans import assign_batches, assign_to_centroids, list_column_to_matrix, train_kmeans
+
+
+def blobs(num_blobs: int = 4, per_blob: int = 30, dim: int = 16, seed: int = 0):
+    """Well-separated Gaussian blobs: centres 10 apart along distinct axes, spread 0.1."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((num_blobs, dim))
+    for b in range(num_blobs):
+        centres[b, b] = 10.0
+        centres[b, (b + 1) % dim] = 3.0
+    x = np.concatenate([c + rng.normal(0, 0.1, (per_blob, dim)) for c in centres]).astype(np.float32)
+    return x, np.repeat(np.arange(num_blobs), per_blob)
+
+
+def same_partition(labels_a, labels_b) -> bool:
+    """True when two labelings group the rows identically (cluster numbers may differ)."""
+    pairs = set(zip(labels_a.tolist(), labels_b.tolist()))
+    return len(pairs) == len(set(labels_a.tolist())) == len(set(labels_b.tolist()))
+
+
+@pytest.mark.parametrize("spherical", [False, True])
+def test_separated_blobs_are_clustered_exactly(spherical):
+    x, truth = blobs()
+    centroids = train_kmeans(x, num_clusters=4, niter=20, seed=1234, spherical=spherical)
+    labels, distance = assign_to_centroids(x, centroids, spherical=spherical)
+    assert same_partition(labels, truth)
+    if spherical:
+        unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+        expected = 1 - np.einsum("ij,ij->i", unit.astype(np.float64), centroids[labels].astype(np.float64))
+        assert np.allclose(np.linalg.norm(centroids, axis=1), 1, atol=1e-5)
+    else:
+        expected = ((x.astype(np.float64) - centroids[labels]) ** 2).sum(axis=1)
+    assert np.allclose(distance, expected, atol=1e-6) and (distance < (0.05 if spherical else 1.0)).all()
+    again = train_kmeans(x, num_clusters=4, niter=20, seed=1234, spherical=spherical)
+    assert np.array_equal(again, centroids)  # seeded: the same centroids every run
+
+
+def test_distance_does_not_depend_on_batching():
+    x, _ = blobs(dim=8)
+    centroids = train_kmeans(x, num_clusters=4, niter=10, seed=1, spherical=False)
+    whole = assign_to_centroids(x, centroids, spherical=False)
+    parts = [assign_to_centroids(x[i:i + 7], centroids, spherical=False) for i in range(0, len(x), 7)]
+    assert np.array_equal(whole[0], np.concatenate([p[0] for p in parts]))
+    assert np.array_equal(whole[1], np.concatenate([p[1] for p in parts]))
+
+
+def test_assign_batches_gives_reasons_for_bad_rows():
+    centroids = np.eye(3, dtype=np.float32)
+    vectors = pa.array([[0.9, 0.1, 0.0], None, [0.0, float("nan"), 1.0], [1.0, 2.0], [0.0, 0.0, 0.0],
+                        [0.0, None, 1.0], [0.0, 0.2, 0.9]], pa.list_(pa.float32()))
+    batch = pa.RecordBatch.from_arrays([pa.array(list("abcdefg")), vectors], names=["id", "vector"])
+    out = next(assign_batches(centroids, id_column="id", vector_column="vector", spherical=True, gpu=False)([batch]))
+    got = out.to_pydict()
+    assert got["id"] == list("abcdefg")
+    assert got["reason"] == [None, "null_vector", "non_finite_vector", "dimension_mismatch: 2 != 3",
+                             "zero_vector", "non_finite_vector", None]
+    assert got["cluster"] == [0, None, None, None, None, None, 2]
+    plain = next(assign_batches(centroids, id_column="id", vector_column="vector", spherical=False, gpu=False)([batch]))
+    assert plain.to_pydict()["reason"][4] is None  # a zero vector is fine for plain k-means
+    mat, ok = list_column_to_matrix(vectors, 3)
+    assert ok.tolist() == [True, False, True, False, True, False, True] and mat.shape == (7, 3)
+
+
+def test_train_checks_name_the_config_key():
+    with pytest.raises(ConfigError, match="params.num_clusters"):
+        ClusterParams(num_clusters=10, max_train_samples=5)
+    x, _ = blobs(num_blobs=2, per_blob=3)
+    with pytest.raises(DataError, match=r"params.num_clusters \(7\).*usable rows \(6\)"):
+        train(x, ClusterParams(num_clusters=7))
+    with pytest.raises(DataError, match="no usable vectors"):
+        train(np.zeros((5, 4), np.float32), ClusterParams(num_clusters=2, spherical=True))

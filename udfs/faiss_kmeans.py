@@ -1,0 +1,179 @@
+"""FAISS k-means kernels: train on a sample, assign rows to the nearest centroid. No Spark here.
+
+:func:`train_kmeans` runs ``faiss.Kmeans`` (Lloyd iterations, random seeded initialisation) on the
+bounded training sample the ``cluster`` stage collects; :func:`assign_to_centroids` is what every
+executor runs on each Arrow batch with the centroids shipped to it (a ``faiss.IndexFlatL2``, or
+``IndexFlatIP`` for spherical k-means, cached per process for a given set of centroids).
+Both use the GPU when ``faiss.get_num_gpus() > 0`` and the CPU otherwise.
+
+Spherical k-means (SemDeDup, Abbas et al. 2023, §3: k-means on L2-normalised embeddings, cosine
+distance) normalises the vectors and the centroids; its distance is ``1 - cosine``. Plain k-means'
+distance is the squared L2 distance to the centroid. Distances are recomputed per row in float64
+from the row and its centroid, so a row's distance does not depend on how rows were batched.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterator
+
+import numpy as np
+
+from pipelines.core.errors import require
+
+REASON_NULL_VECTOR = "null_vector"
+REASON_NON_FINITE = "non_finite_vector"
+REASON_DIMENSION = "dimension_mismatch"
+REASON_ZERO_VECTOR = "zero_vector"
+
+
+def faiss_module():
+    return require("faiss", "vision")
+
+
+def gpu_count() -> int:
+    faiss = faiss_module()
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get is not None else 0
+
+
+def use_gpu(device: str) -> bool:
+    """``auto``: the GPU when FAISS sees one. ``cuda`` without a GPU build is an error for the caller."""
+    if device == "cpu":
+        return False
+    return gpu_count() > 0
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def train_kmeans(sample: np.ndarray, *, num_clusters: int, niter: int, seed: int, spherical: bool,
+                 gpu: bool = False, max_points_per_centroid: int = 256) -> np.ndarray:
+    """Centroids ``(num_clusters, d)`` float32 from ``faiss.Kmeans`` on ``sample`` (n, d).
+
+    ``sample`` must be finite with ``n >= num_clusters`` (the stage checks both and says which key).
+    """
+    faiss = faiss_module()
+    x = np.ascontiguousarray(sample, dtype=np.float32)
+    if spherical:
+        x = normalize_rows(x)
+    km = faiss.Kmeans(x.shape[1], int(num_clusters), niter=int(niter), seed=int(seed), spherical=bool(spherical),
+                      gpu=bool(gpu), max_points_per_centroid=int(max_points_per_centroid), verbose=False)
+    km.train(x)
+    return np.ascontiguousarray(km.centroids, dtype=np.float32)
+
+
+_INDEX_CACHE: dict[tuple, Any] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def _index_for(centroids: np.ndarray, spherical: bool, gpu: bool):
+    """A flat index over the centroids, built once per process per centroid set."""
+    key = (centroids.shape, spherical, gpu, hash(centroids.tobytes()))
+    idx = _INDEX_CACHE.get(key)
+    if idx is None:
+        with _INDEX_LOCK:
+            idx = _INDEX_CACHE.get(key)
+            if idx is None:
+                faiss = faiss_module()
+                d = centroids.shape[1]
+                idx = faiss.IndexFlatIP(d) if spherical else faiss.IndexFlatL2(d)
+                if gpu:
+                    idx = faiss.index_cpu_to_all_gpus(idx)
+                idx.add(np.ascontiguousarray(centroids, dtype=np.float32))
+                _INDEX_CACHE.clear()  # one centroid set per stage run; do not grow without bound
+                _INDEX_CACHE[key] = idx
+    return idx
+
+
+def assign_to_centroids(vectors: np.ndarray, centroids: np.ndarray, *, spherical: bool,
+                        gpu: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(cluster int32 (n,), distance float64 (n,))`` for finite ``vectors`` (n, d).
+
+    Distance: squared L2 to the centroid, or ``1 - cosine`` when ``spherical`` (vectors normalised).
+    """
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if x.shape[0] == 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.float64)
+    if spherical:
+        x = normalize_rows(x)
+    _, labels = _index_for(centroids, spherical, gpu).search(x, 1)
+    labels = labels[:, 0].astype(np.int32)
+    c = centroids[labels].astype(np.float64)
+    xd = x.astype(np.float64)
+    if spherical:
+        distance = 1.0 - np.einsum("ij,ij->i", xd, c)
+    else:
+        diff = xd - c
+        distance = np.einsum("ij,ij->i", diff, diff)
+    return labels, distance
+
+
+def list_column_to_matrix(column, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fast path for an Arrow list<float> column: ``(matrix (n, dim) with NaN rows for bad ones, ok mask)``.
+
+    A row is ok when it is non-null, has ``dim`` elements and no null element; finiteness is checked
+    by the caller. Falls back to per-row checks only for rows that fail the vectorised test.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    n = len(column)
+    lengths = pc.list_value_length(column).fill_null(-1).to_numpy(zero_copy_only=False)
+    ok = lengths == dim
+    mat = np.full((n, dim), np.nan, np.float32)
+    if ok.all() and column.null_count == 0:
+        flat = column.flatten()
+        if flat.null_count == 0 and len(flat) == n * dim:
+            return flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(n, dim), ok
+    for i in np.nonzero(ok)[0]:
+        vals = column[int(i)].values
+        if vals.null_count:
+            ok[i] = False
+            continue
+        mat[i] = vals.to_numpy(zero_copy_only=False)
+    return mat, ok
+
+
+def assign_batches(centroids: np.ndarray, *, id_column: str, vector_column: str, spherical: bool,
+                   gpu: bool):
+    """A ``mapInArrow`` function: (id, vector) batches -> (id, cluster, distance, reason)."""
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    dim = centroids.shape[1]
+
+    def run(batches: Iterator[Any]) -> Iterator[Any]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        for rb in batches:
+            n = rb.num_rows
+            col = rb.column(rb.schema.get_field_index(vector_column))
+            mat, ok = list_column_to_matrix(col, dim)
+            reasons = np.full(n, None, dtype=object)
+            lengths = pc.list_value_length(col).fill_null(-1).to_numpy(zero_copy_only=False)
+            reasons[lengths == -1] = REASON_NULL_VECTOR
+            for i in np.nonzero((lengths != -1) & (lengths != dim))[0]:
+                reasons[i] = f"{REASON_DIMENSION}: {int(lengths[i])} != {dim}"
+            finite = np.isfinite(mat).all(axis=1)
+            reasons[ok & ~finite] = REASON_NON_FINITE
+            reasons[(lengths == dim) & ~ok] = REASON_NON_FINITE  # a null element
+            good = ok & finite
+            if spherical:
+                zero = good & ~np.any(mat != 0, axis=1)
+                reasons[zero] = REASON_ZERO_VECTOR
+                good &= ~zero
+            labels, dist = assign_to_centroids(mat[good], centroids, spherical=spherical, gpu=gpu)
+            cluster = np.zeros(n, np.int32)
+            distance = np.zeros(n, np.float64)
+            cluster[good], distance[good] = labels, dist
+            yield pa.RecordBatch.from_arrays([
+                rb.column(rb.schema.get_field_index(id_column)),
+                pa.array(cluster, pa.int32(), mask=~good),
+                pa.array(distance, pa.float64(), mask=~good),
+                pa.array(reasons.tolist(), pa.string()),
+            ], names=[id_column, "cluster", "distance", "reason"])
+
+    return run
