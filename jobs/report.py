@@ -147,7 +147,8 @@ def _size_histogram(df, key: str, title: str, x_label: str, *, extra: int = 0) -
 
 def _small_table(df, title: str) -> Table:
     total = df.count()
-    rows = df.limit(MAX_TABLE_ROWS).collect()
+    orderable = [f.name for f in df.schema.fields if f.dataType.typeName() not in ("map", "struct", "array", "binary")]
+    rows = df.orderBy(*orderable[:3]).limit(MAX_TABLE_ROWS).collect() if orderable else df.limit(MAX_TABLE_ROWS).collect()
     note = f"{MAX_TABLE_ROWS} of {total} rows shown" if total > MAX_TABLE_ROWS else ""
     return Table(title, list(df.columns), [[r[c] for c in df.columns] for r in rows], note)
 
