@@ -128,5 +128,6 @@ def transform(inputs: Mapping[str, DataFrame], params: CtReduceParams) -> dict[s
     check_slices(df, params)
     features = slice_features(df, params)
     selected = reduce_dataset(features, params) if params.scope == "dataset" else reduce_volumes(features, params)
+    selected = selected.persist(StorageLevel.MEMORY_AND_DISK)  # written, then read again by volume_stats
     return {"selected": selected, "volume_stats": volume_stats(features, selected),
             "rejected": rejected_slices(features)}
