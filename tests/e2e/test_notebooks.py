@@ -178,6 +178,14 @@ def test_stage_notebook_runs_on_the_demo_data(spark, demo_lake, path):
     assert all(w in shown for w in written), f"every output is displayed: shown {shown}, written {written}"
     states = ledger.latest_states(spark, demo_lake).where(F.col("stage") == entry.name).collect()
     assert any(r["run_id"] == result.run_id and r["status"] == "success" for r in states)
+    # the report summarises this real run: it finds the columns it plots in the stage's real outputs
+    from jobs import report
+
+    section = {s.stage: s for s in report.summarise(spark, demo_lake)}[entry.name]
+    assert section.run["run_id"] == result.run_id
+    assert not [n for n in section.notes if "has none of the columns" in n], section.notes
+    if entry.name in report.SUMMARISERS:
+        assert section.items, f"the report shows nothing for {entry.name}"
 
 
 # ---- the template, made concrete with a stage defined here (it runs whatever stages exist) ----
