@@ -81,3 +81,23 @@ def test_config_defaults_and_errors_name_the_key():
         build_config(CtReduceParams, {"window_low": 10, "window_high": 10})
     with pytest.raises(ConfigError, match="params.embedding_weights"):
         build_config(CtReduceParams, {"strategy": "embedding", "embedding_model": "ViT-B-32"})
+
+
+@pytest.mark.slow
+def test_embedding_with_the_open_clip_encoder_module(volume):
+    """The real encoder path: udfs.encoders (the embed stage's module) with a tiny open_clip model
+    built from its bundled config and seeded random weights (no checkpoint, no download)."""
+    pytest.importorskip("open_clip")
+    pytest.importorskip("udfs.encoders")
+    from pipelines.ct_reduce.transform import _encoder
+
+    pixels, frame = volume
+    params = CtReduceParams(strategy="embedding", embedding_model="tiny-clip-32", embedding_random_seed=0)
+    copies = pd.DataFrame({"id": ["a", "a-copy", "bad"], "volume_id": "v", "slice_index": [1, 2, 3],
+                           "image": [frame["image"][0], frame["image"][0], b"junk"]})
+    out = slice_features(copies, strategy="embedding", source="image", encoder=_encoder(params))
+    assert out["reason"][:2].isna().all() and out["reason"][2].startswith("undecodable image")
+    assert np.allclose(out["embedding"][0], out["embedding"][1])
+    decisions = reduce_volume(out.iloc[:2].drop(columns="reason"), params)
+    assert decisions["kept"].tolist() == [True, False] and decisions["reference_id"].tolist() == ["a", "a"]
+    assert decisions["distance"].iloc[1] == pytest.approx(0.0, abs=1e-6)
