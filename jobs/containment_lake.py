@@ -362,7 +362,8 @@ def profile_parquet(spark, path: Path, prof: TableProfile):
     files = [path] if path.is_file() else sorted(f for f in path.rglob("*.parquet") if not any(
         part.startswith(("_", ".")) for part in f.relative_to(path).parts))
     metas = [pq.read_metadata(f) for f in files]  # a corrupt footer raises here: table unreadable
-    df = spark.read.parquet(str(path))
+    schema = _spark_schema_from_footer(metas, path, files)
+    df = spark.read.schema(schema).parquet(str(path)) if schema is not None else spark.read.parquet(str(path))
     schema = df.schema
     fields = _fields(schema)
     if not _check_types(prof, fields):
@@ -379,6 +380,34 @@ def profile_parquet(spark, path: Path, prof: TableProfile):
         aggregate_stats(df, prof, missing, need_rows=False)
     prof.stats_source = "parquet_footer" if not missing else ("aggregate" if len(missing) == len(prof.columns) else "mixed")
     return schema
+
+
+def _spark_schema_from_footer(metas, path: Path, files):
+    """The Spark schema Spark wrote into the footers (saves a schema-inference job), or None."""
+    from pyspark.sql import types as T
+
+    if any(f.parent != (path if path.is_dir() else path.parent) for f in files):
+        return None  # hive partition folders: let Spark infer the partition columns
+    texts = {(m.metadata or {}).get(b"org.apache.spark.sql.parquet.row.metadata") for m in metas}
+    if len(texts) == 1 and None not in texts:
+        return T.StructType.fromJson(json.loads(next(iter(texts)).decode("utf-8")))
+    arrow = {str(m.schema.to_arrow_schema()) for m in metas}
+    if len(arrow) != 1:
+        return None
+    fields = []
+    simple = {"int8": T.ByteType(), "int16": T.ShortType(), "int32": T.IntegerType(), "int64": T.LongType(),
+              "float": T.FloatType(), "double": T.DoubleType(), "string": T.StringType(),
+              "large_string": T.StringType(), "bool": T.BooleanType(), "date32[day]": T.DateType(),
+              "timestamp[us, tz=UTC]": T.TimestampType(), "binary": T.BinaryType()}
+    for f in metas[0].schema.to_arrow_schema():
+        dtype = simple.get(str(f.type))
+        if dtype is None and str(f.type).startswith("decimal128("):
+            precision, scale = (int(x) for x in str(f.type)[len("decimal128("):-1].split(","))
+            dtype = T.DecimalType(precision, scale)
+        if dtype is None:
+            return None  # anything unusual: let Spark read the schema
+        fields.append(T.StructField(f.name, dtype, True))
+    return T.StructType(fields)
 
 
 def _footer_stats(col: ColumnProfile, metas) -> bool:

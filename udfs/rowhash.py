@@ -1,49 +1,30 @@
 """Canonical, typed, null-aware 64-bit row hashes (R2D2 content pruning, Shah et al. SIGMOD 2024, §4.3).
 
-The kernel (:func:`row_hashes`) works on Arrow arrays with numpy and no Spark. Equal rows always get
-equal hashes, so a sampled child row whose hash is missing from the parent's projected hashes is
-proof that the child is not contained. A collision can only let an edge through to exact
-verification, never drop a true containment.
+Equal rows always get equal hashes, so a sampled child row whose hash is missing from the parent's
+projected hashes is proof that the child is not contained; a collision can only let an edge
+through to exact verification, never drop a true containment. Recipes use the same hash for row
+keys and for the order-independent checksum.
 
-Canonical encoding, per column, by *type family* so that a value and its widened cast hash alike
-(int -> bigint, float -> double, decimal(p,s) -> decimal(p',s')):
+The hash is a native Spark expression (``xxhash64`` over canonical values), not a Python UDF: on
+the 2-core machines this project targets, a Python worker round trip per partition costs more than
+the rest of content pruning together. Canonical encoding, per column, by *type family* so that a
+value and its widened cast hash alike (int -> bigint, float -> double, decimal(p,s) -> decimal(p',s')):
 
-* integers (byte, short, int, long) and booleans: the int64 value;
-* floating point (float, double): the float64 value with every NaN made one NaN and -0.0 made 0.0
-  (the same normalisation Spark applies when it groups rows, so it matches except-all);
-* decimals: the normalised decimal text (trailing zeros dropped), hashed as a string;
-* strings: SipHash of the UTF-8 bytes (``pandas.util.hash_array`` with a fixed key);
-* dates: days since the epoch; timestamps: microseconds since the epoch;
-* null: a fixed constant distinct from every value's hash position (the column index is mixed in).
+* integers (byte, short, int, long) and booleans: the value as a long;
+* floating point: the value as a double with every NaN made one NaN and -0.0 made 0.0 (the same
+  normalisation Spark applies when it groups rows, so it agrees with except-all);
+* decimals: the decimal text without trailing zeros (``1.50`` and ``1.500`` hash alike);
+* strings: the UTF-8 string; dates: days since the epoch; timestamps: microseconds since the epoch;
+* every column also contributes an is-null flag, so ``(null, 1)`` and ``(1, null)`` differ (Spark's
+  ``xxhash64`` alone skips nulls).
 
-Each family carries its own tag, so the int 1 and the string "1" differ. Columns are combined in the
-order given; callers pass them in a canonical order (:func:`canonical_order`).
+Columns combine in the order given; callers pass them in :func:`canonical_order`.
 """
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
-import numpy as np
-
-SEED = 0x5EED_2D2D_0000_0001
-_STRING_KEY = "lakesieve-r2d2-k"  # 16 bytes: pandas' SipHash key
-_NULL = np.uint64(0x6E75_6C6C_6E75_6C6C)
-_TAGS = {"int": 1, "float": 2, "decimal": 3, "string": 4, "date": 5, "timestamp": 6}
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_CANON_NAN = np.uint64(0x7FF8000000000000)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: a bijective avalanche on uint64 (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> np.uint64(30))
-        x = x * _M1
-        x = x ^ (x >> np.uint64(27))
-        x = x * _M2
-        return x ^ (x >> np.uint64(31))
+SEED = 0x2D2D  # xxhash64's seed is an int; fixed so hashes are stable across runs and machines
 
 
 def canonical_order(names: Iterable[str]) -> list[str]:
@@ -51,133 +32,65 @@ def canonical_order(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda n: (n.lower(), n))
 
 
-def _family(pa, typ) -> str:
-    t = pa.types
-    if t.is_integer(typ) or t.is_boolean(typ):
-        return "int"
-    if t.is_floating(typ):
-        return "float"
-    if t.is_decimal(typ):
-        return "decimal"
-    if t.is_string(typ) or t.is_large_string(typ):
-        return "string"
-    if t.is_date(typ):
-        return "date"
-    if t.is_timestamp(typ):
-        return "timestamp"
-    raise TypeError(f"row hashing does not support the Arrow type {typ}")
+def canonical_value(col, dtype):
+    """The canonical Spark Column for one value of type ``dtype`` (see the module docstring)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.BooleanType)):
+        return col.cast("bigint")
+    if isinstance(dtype, (T.FloatType, T.DoubleType)):
+        d = col.cast("double")
+        return F.when(F.isnan(d), F.lit(float("nan"))).when(d == 0, F.lit(0.0)).otherwise(d)
+    if isinstance(dtype, T.DecimalType):
+        text = col.cast("string")
+        trimmed = F.regexp_replace(F.regexp_replace(text, r"(\.[0-9]*?)0+$", "$1"), r"\.$", "")
+        return F.when(trimmed == "-0", F.lit("0")).otherwise(trimmed)
+    if isinstance(dtype, T.DateType):
+        return F.unix_date(col).cast("bigint")
+    if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
+        return F.unix_micros(col.cast("timestamp"))
+    if isinstance(dtype, (T.StringType, T.VarcharType, T.CharType)):
+        return col.cast("string")
+    raise TypeError(f"row hashing does not support the type {dtype.simpleString()}")
 
 
-def _string_hashes(values: list) -> np.ndarray:
-    import pandas as pd
+def row_hash(df, columns: Sequence[str] | None = None, *, seed: int = SEED):
+    """A long Column: the canonical hash of ``columns`` of ``df`` (default all, canonical order)."""
+    from pyspark.sql import functions as F
 
-    arr = np.array(["" if v is None else v for v in values], dtype=object)
-    return pd.util.hash_array(arr, encoding="utf8", hash_key=_STRING_KEY, categorize=False).astype(np.uint64)
-
-
-def column_hashes(array) -> np.ndarray:
-    """The canonical uint64 hash of each value of one Arrow array (nulls -> a constant)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    family = _family(pa, array.type)
-    n = len(array)
-    valid = ~np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    if family == "int":
-        bits = np.asarray(pc.fill_null(array.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)).view(np.uint64)
-    elif family == "float":
-        vals = np.array(pc.fill_null(array.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
-        vals[vals == 0.0] = 0.0  # -0.0 == 0.0, so this writes +0.0 over both
-        bits = vals.view(np.uint64).copy()
-        bits[np.isnan(vals)] = _CANON_NAN
-    elif family == "decimal":
-        texts = [None if v is None else format(Decimal(v).normalize(), "f") for v in array.to_pylist()]
-        bits = _string_hashes(texts)
-    elif family == "string":
-        bits = _string_hashes(array.to_pylist())
-    elif family == "date":
-        bits = np.asarray(pc.fill_null(array.cast(pa.int32()), 0).to_numpy(zero_copy_only=False)).astype(np.int64).view(np.uint64)
-    else:  # timestamp: microseconds since the epoch whatever the unit or zone
-        micros = array.cast(pa.timestamp("us", tz=array.type.tz)).cast(pa.int64())
-        bits = np.asarray(pc.fill_null(micros, 0).to_numpy(zero_copy_only=False)).view(np.uint64)
-    with np.errstate(over="ignore"):
-        hashed = _mix(bits ^ (np.uint64(_TAGS[family]) * _GOLDEN))
-    out = np.where(valid, hashed, _NULL) if n else hashed
-    return out.astype(np.uint64)
-
-
-def row_hashes(columns: Sequence, seed: int = SEED) -> np.ndarray:
-    """The int64 hash of each row of ``columns`` (Arrow arrays of equal length), in the given order."""
-    n = len(columns[0]) if columns else 0
-    h = np.full(n, np.uint64(seed), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for position, array in enumerate(columns):
-            h = _mix(h ^ (column_hashes(array) + np.uint64(position + 1) * _GOLDEN))
-    return h.view(np.int64)
-
-
-def checksum_parts(hashes: np.ndarray) -> tuple[int, int, int]:
-    """(rows, sum of high 32 bits, sum of low 32 bits): an order-independent multiset checksum."""
-    u = hashes.view(np.uint64)
-    return len(u), int((u >> np.uint64(32)).sum(dtype=np.uint64)), int((u & np.uint64(0xFFFFFFFF)).sum(dtype=np.uint64))
-
-
-# ---- Spark wrapper ------------------------------------------------------------------------------
-
-def _batches(seed: int) :
-    def fn(batches: Iterator) -> Iterator:
-        import pyarrow as pa
-
-        for batch in batches:
-            hashes = row_hashes(batch.columns, seed)
-            yield pa.RecordBatch.from_arrays([pa.array(hashes, type=pa.int64())], names=["row_hash"])
-
-    return fn
+    cols = list(columns) if columns is not None else canonical_order(df.columns)
+    types = {f.name: f.dataType for f in df.schema.fields}
+    parts = []
+    for c in cols:
+        ref = F.col("`" + c.replace("`", "``") + "`")
+        parts += [canonical_value(ref, types[c]), ref.isNull()]
+    return F.xxhash64(F.lit(seed), *parts) if parts else F.lit(seed).cast("bigint")
 
 
 def hash_rows(df, columns: Sequence[str] | None = None, *, seed: int = SEED):
-    """A DataFrame with one column ``row_hash`` (long): the canonical hash of each row of ``df``.
-
-    ``columns`` (default: all, in :func:`canonical_order`) picks and orders the hashed columns.
-    """
-    cols = list(columns) if columns is not None else canonical_order(df.columns)
-    return df.select(*[df[c] for c in cols]).mapInArrow(_batches(seed), "row_hash long")
-
-
-def checksum_columns():
-    """Aggregate columns over ``row_hash`` giving the order-independent checksum parts."""
-    from pyspark.sql import functions as F
-
-    h = F.col("row_hash")
-    high = F.shiftrightunsigned(h, 32)
-    low = F.col("row_hash").bitwiseAND(F.lit(0xFFFFFFFF))
-    return [F.count(F.lit(1)).alias("rows"), F.sum(high).alias("sum_high"), F.sum(low).alias("sum_low")]
-
-
-def format_checksum(rows: int, sum_high: int | None, sum_low: int | None) -> str:
-    """The checksum text stored in recipes: ``rows:sum_high:sum_low`` (sums of the hash halves)."""
-    return f"{int(rows)}:{int(sum_high or 0)}:{int(sum_low or 0)}"
-
-
-def _append_batches(positions: Sequence[int], seed: int):
-    def fn(batches: Iterator) -> Iterator:
-        import pyarrow as pa
-
-        for batch in batches:
-            hashes = row_hashes([batch.column(i) for i in positions], seed)
-            yield pa.RecordBatch.from_arrays(list(batch.columns) + [pa.array(hashes, type=pa.int64())],
-                                             names=list(batch.schema.names) + ["row_hash"])
-
-    return fn
+    """A DataFrame with one column ``row_hash`` (long): the canonical hash of each row of ``df``."""
+    return df.select(row_hash(df, columns, seed=seed).alias("row_hash"))
 
 
 def with_row_hash(df, columns: Sequence[str] | None = None, *, seed: int = SEED):
     """``df`` with a ``row_hash`` (long) column appended: the canonical hash of ``columns``."""
-    from pyspark.sql import types as T
+    return df.withColumn("row_hash", row_hash(df, columns, seed=seed))
 
-    cols = list(columns) if columns is not None else canonical_order(df.columns)
-    positions = [df.columns.index(c) for c in cols]
-    schema = T.StructType(list(df.schema.fields) + [T.StructField("row_hash", T.LongType(), False)])
-    return df.mapInArrow(_append_batches(positions, seed), schema)
+
+def checksum_columns():
+    """Aggregate columns over ``row_hash`` giving the order-independent checksum parts.
+
+    The sums of the high and the low 32 bits of each hash (each sum fits a long below 2^31 rows):
+    order-independent and sensitive to every row's multiplicity.
+    """
+    from pyspark.sql import functions as F
+
+    h = F.col("row_hash")
+    return [F.count(F.lit(1)).alias("rows"), F.sum(F.shiftrightunsigned(h, 32)).alias("sum_high"),
+            F.sum(h.bitwiseAND(F.lit(0xFFFFFFFF))).alias("sum_low")]
+
+
+def format_checksum(rows: int, sum_high: int | None, sum_low: int | None) -> str:
+    """The checksum text stored in recipes: ``rows:sum_high:sum_low``."""
+    return f"{int(rows)}:{int(sum_high or 0)}:{int(sum_low or 0)}"

@@ -36,9 +36,21 @@ def _union(frames: Sequence[DataFrame]) -> DataFrame:
     return out
 
 
-def child_sample(df: DataFrame, columns: Sequence[str], sample_rows: int) -> DataFrame:
-    """The ``sample_rows`` smallest distinct row hashes of ``df`` over ``columns`` (canonical order)."""
-    return hash_rows(df, list(columns)).distinct().orderBy("row_hash").limit(sample_rows)
+def child_sample(df: DataFrame, columns: Sequence[str], sample_rows: int, num_rows: int) -> DataFrame:
+    """A deterministic Bernoulli sample of ``df``'s distinct row hashes, about ``sample_rows`` of them.
+
+    A row is kept when its canonical hash, read as an unsigned 64-bit number, falls below
+    ``q * 2^64`` with ``q = min(1, sample_rows / num_rows)``: no sort, no shuffle, the same rows
+    whatever the partitioning or row order. Identical rows share a hash, so distinct rows are
+    sampled independently (for a well-mixed hash) with probability q each.
+    """
+    hashed = hash_rows(df, list(columns))
+    if num_rows <= sample_rows:
+        return hashed
+    q = sample_rows / num_rows
+    # unsigned comparison of the hash with q * 2^64: shift the signed long by 2^63 into [0, 2^64)
+    threshold = int(q * 2**64) - 2**63
+    return hashed.where(F.col("row_hash") < F.lit(threshold))
 
 
 def _batches(edges: Sequence[Edge], max_projections: int) -> list[list[Edge]]:
@@ -78,19 +90,25 @@ def prune(edges: Sequence[Edge], tables: Mapping[str, DataFrame], row_counts: Ma
         sample_frames = []
         for child in children:
             cols = next(e.columns for e in batch if e.child == child)
-            sample_frames.append(child_sample(tables[child], cols, sample_rows).withColumn("child", F.lit(child)))
-            stats.sample_rows += min(sample_rows, int(row_counts.get(child, 0)))
+            n = int(row_counts.get(child, 0))
+            sample_frames.append(child_sample(tables[child], cols, sample_rows, n).withColumn("child", F.lit(child)))
         stats.children_sampled += len(children)
         stats.projections_hashed += len(projections)
         edge_rows = [(i, e.child, proj_id[e.projection_key]) for i, e in enumerate(batch)]
         edge_df = spark.createDataFrame(edge_rows, "edge int, child string, projection int")
-        samples = _union(sample_frames)
-        probes = _union(probe_frames).distinct()
-        probed = edge_df.join(samples, "child")
-        missing = probed.join(probes, ["projection", "row_hash"], "left_anti").groupBy("edge").count()
-        sizes = samples.groupBy("child").count()
-        missing_by_edge = {r["edge"]: r["count"] for r in missing.collect()}  # bounded: one row per edge
-        size_by_child = {r["child"]: r["count"] for r in sizes.collect()}      # bounded: one row per child
+        # small: about sample_rows hashes per child, joined to the child's edges
+        edge_samples = edge_df.join(_union(sample_frames), "child").select("edge", "projection", "row_hash")
+        matched = (_union(probe_frames)
+                   .join(F.broadcast(edge_samples), ["projection", "row_hash"])
+                   .select("edge", "row_hash", F.lit(1).alias("matched")))
+        both = edge_samples.select("edge", "row_hash", F.lit(0).alias("matched")).unionByName(matched)
+        per_edge = both.groupBy("edge").agg(
+            F.countDistinct(F.when(F.col("matched") == 0, F.col("row_hash"))).alias("sampled"),
+            F.countDistinct(F.when(F.col("matched") == 1, F.col("row_hash"))).alias("found"))
+        got = {r["edge"]: (int(r["sampled"]), int(r["sampled"]) - int(r["found"])) for r in per_edge.collect()}
+        missing_by_edge = {i: m for i, (_, m) in got.items()}
+        size_by_child = {batch[i].child: n for i, (n, _) in got.items()}
+        stats.sample_rows += sum(n for n, _ in got.values())
         for i, e in enumerate(batch):
             e.sample_rows = int(size_by_child.get(e.child, 0))
             if missing_by_edge.get(i, 0) > 0:

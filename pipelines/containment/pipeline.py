@@ -7,6 +7,8 @@ row per table; rows stay in Spark (only per-edge and per-table counts come back 
 """
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -22,6 +24,7 @@ from pipelines.containment.recipes import RECIPES_DDL
 from pipelines.containment.sampling import sample_size
 
 SNAPSHOT_KEY = "lake_snapshot"
+log = logging.getLogger("lakesieve.containment")
 
 
 @dataclass
@@ -49,13 +52,17 @@ class Findings:
 
 def find_containments(snapshot: LakeSnapshot, params: ContainmentParams) -> Findings:
     """Steps 2-5 of R2D2: candidate edges, min-max pruning, content pruning, exact verification."""
+    t0 = time.time()
     profiles = {p.table_id: p for p in snapshot.profiles}
     edges, gstats = graph.schema_candidates(snapshot.profiles)
     pruned = minmax.prune(edges, profiles, params.semantics)
+    log.info("schema graph: %d edges; min-max pruned %d (%.1fs)", len(edges), pruned, time.time() - t0)
     k = min(sample_size(params.miss_fraction, params.confidence), params.max_sample_rows)
     rows = {t: int(p.num_rows or 0) for t, p in profiles.items()}
     cstats = content.prune(edges, snapshot.tables, rows, k)
+    log.info("content pruning: pruned %d of %d (%.1fs)", cstats.pruned, len(edges) - pruned, time.time() - t0)
     compared = verify.verify(edges, snapshot.tables, params.semantics, params.verify_batch_edges)
+    log.info("verification: %d verified (%.1fs)", sum(e.reached == "verified" for e in edges), time.time() - t0)
     return Findings(edges, gstats, pruned, cstats, compared, k)
 
 

@@ -127,7 +127,8 @@ def _solve_ilp(allowed, saving, time_limit_s: int) -> dict[str, str]:
 def _solve_greedy(allowed, saving) -> dict[str, str]:
     chosen: dict[str, str] = {}
     needed: set[str] = set()           # parents that a deletion relies on: never deleted
-    order = sorted(allowed, key=lambda c: (-(saving[c] - allowed[c][0][2]), c))
+    # Largest net saving first; between equals, delete the table that sorts last (as the ILP does).
+    order = sorted(sorted(allowed, reverse=True), key=lambda c: -(saving[c] - allowed[c][0][2]))
     for c in order:
         if c in needed:
             continue
