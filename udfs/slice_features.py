@@ -38,7 +38,9 @@ def feature_columns(strategy: str) -> list[tuple[str, str]]:
     return []
 
 
-def _row_problem(volume_id: Any, slice_index: Any) -> str | None:
+def _row_problem(slice_id: Any, volume_id: Any, slice_index: Any) -> str | None:
+    if slice_id is None or (isinstance(slice_id, float) and np.isnan(slice_id)):
+        return "null id"
     if volume_id is None or (isinstance(volume_id, float) and np.isnan(volume_id)):
         return "null volume_id"
     if slice_index is None or pd.isna(slice_index):
@@ -70,9 +72,9 @@ def slice_features(batch: pd.DataFrame, *, strategy: str, source: str, window_lo
     vectors: list[Any] = [None] * n
     to_encode: list[tuple[int, bytes]] = []
     values = batch[source].tolist()
-    vols, idxs = batch["volume_id"].tolist(), batch["slice_index"].tolist()
+    sids, vols, idxs = batch["id"].tolist(), batch["volume_id"].tolist(), batch["slice_index"].tolist()
     for i in range(n):
-        problem = _row_problem(vols[i], idxs[i])
+        problem = _row_problem(sids[i], vols[i], idxs[i])
         if problem is not None:
             reasons[i] = problem
             continue

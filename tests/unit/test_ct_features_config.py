@@ -32,6 +32,9 @@ def test_hash_features_and_reasons(volume):
     assert out["reason"][5].startswith("undecodable image: UnidentifiedImageError")
     assert out["reason"][6] == "null slice_index"
     assert pd.isna(out["hash"][5]) and pd.isna(out["hash"][6])
+    nulls = pd.DataFrame({"id": [None, "y"], "volume_id": ["v", None], "slice_index": [1, 2],
+                          "image": [frame["image"][0]] * 2})
+    assert slice_features(nulls, strategy="hash", source="image")["reason"].tolist() == ["null id", "null volume_id"]
 
 
 def test_grey_features_round_trip(volume):
