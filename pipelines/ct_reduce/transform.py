@@ -126,6 +126,7 @@ def transform(inputs: Mapping[str, DataFrame], params: CtReduceParams) -> dict[s
     """The stage: ``{"selected", "volume_stats", "rejected"}`` from ``inputs["slices"]``."""
     df = inputs[INPUT_NAME]
     check_slices(df, params)
+    require("PIL", "imaging")  # decoding needs Pillow: fail on the driver with an install hint, not in a task
     features = slice_features(df, params)
     selected = reduce_dataset(features, params) if params.scope == "dataset" else reduce_volumes(features, params)
     selected = selected.persist(StorageLevel.MEMORY_AND_DISK)  # written, then read again by volume_stats

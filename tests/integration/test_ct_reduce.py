@@ -153,3 +153,22 @@ def test_bad_input_is_a_named_error(spark, designed, lakehouse):
         ct_reduce.run(spark, {"params": {"hamming_threshold": 65}}, lakehouse_root=lakehouse)
     assert cli_main(["run", "ct-reduce", "--lakehouse", lakehouse, "--set", "strategy=nope"]) == 2
     assert not (Path(lakehouse) / "ct-reduce").exists()  # config errors write nothing
+
+
+@pytest.mark.slow
+def test_demo_config_with_its_quality_suite_on_the_demo_volumes(spark, tmp_path):
+    """The shipped YAML on the `lakesieve demo` volumes, GX suite on: Hash-6 keeps exactly the
+    ground truth's distinct slices, and every expectation passes."""
+    from jobs import demo
+    from jobs.runner import quality_ref
+
+    root = str(tmp_path / "lake")
+    demo.write_dataset(spark, root, "volumes")
+    config = Path(ct_reduce.__file__).parent / "configs" / "ct_reduce.yaml"
+    result = ct_reduce.run(spark, str(config), lakehouse_root=root)
+    assert result.status == "success" and result.quality_failures == []
+    truth = lakehouse.read_table(spark, TableRef.parse("demo/volumes/truth", root)).toPandas()
+    selected = lakehouse.read_table(spark, TableRef.parse("ct-reduce/selected", root)).toPandas()
+    assert sorted(selected.loc[selected.kept, "id"]) == sorted(truth.loc[truth.distinct, "id"])
+    quality = lakehouse.read_table(spark, quality_ref(root)).where(F.col("run_id") == result.run_id).toPandas()
+    assert len(quality) >= 10 and quality["success"].all()
