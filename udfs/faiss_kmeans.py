@@ -20,6 +20,10 @@ import numpy as np
 
 from pipelines.core.errors import require
 
+# init "auto" seeds with k-means++ up to this many clusters, FAISS's random init above (k-means++ costs
+# k passes over the sample on the driver)
+KMEANS_PP_MAX_CLUSTERS = 100
+
 REASON_NULL_VECTOR = "null_vector"
 REASON_NON_FINITE = "non_finite_vector"
 REASON_DIMENSION = "dimension_mismatch"
@@ -48,10 +52,39 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
+def kmeans_plus_plus(x: np.ndarray, num_clusters: int, seed: int) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii, SODA 2007, §2.2): each next centre is a row drawn
+    with probability proportional to its squared distance to the nearest centre chosen so far.
+
+    Cost O(n·k·d) on the driver: worth it for small k, where FAISS's random initialisation can leave
+    two centroids in one well-separated group and none in another.
+    """
+    rng = np.random.default_rng(seed)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = x.shape[0]
+    sq_norms = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+    centres = np.empty((num_clusters, x.shape[1]), np.float32)
+
+    def dist2(idx: int) -> np.ndarray:  # squared L2 of every row to row idx (one mat-vec)
+        return np.maximum(sq_norms - 2.0 * (x @ x[idx]).astype(np.float64) + sq_norms[idx], 0.0)
+
+    idx = int(rng.integers(n))
+    centres[0] = x[idx]
+    d2 = dist2(idx)
+    for j in range(1, num_clusters):
+        total = float(d2.sum())
+        idx = int(rng.integers(n)) if total <= 0 else int(min(np.searchsorted(np.cumsum(d2), rng.random() * total), n - 1))
+        centres[j] = x[idx]
+        d2 = np.minimum(d2, dist2(idx))
+    return centres
+
+
 def train_kmeans(sample: np.ndarray, *, num_clusters: int, niter: int, seed: int, spherical: bool,
-                 gpu: bool = False, max_points_per_centroid: int = 256) -> np.ndarray:
+                 gpu: bool = False, max_points_per_centroid: int = 256, init: str = "auto") -> np.ndarray:
     """Centroids ``(num_clusters, d)`` float32 from ``faiss.Kmeans`` on ``sample`` (n, d).
 
+    ``init``: ``random`` (FAISS's own: k distinct sample rows), ``kmeans++`` (:func:`kmeans_plus_plus`)
+    or ``auto`` (k-means++ up to :data:`KMEANS_PP_MAX_CLUSTERS` clusters, random above).
     ``sample`` must be finite with ``n >= num_clusters`` (the stage checks both and says which key).
     """
     faiss = faiss_module()
@@ -60,7 +93,12 @@ def train_kmeans(sample: np.ndarray, *, num_clusters: int, niter: int, seed: int
         x = normalize_rows(x)
     km = faiss.Kmeans(x.shape[1], int(num_clusters), niter=int(niter), seed=int(seed), spherical=bool(spherical),
                       gpu=bool(gpu), max_points_per_centroid=int(max_points_per_centroid), verbose=False)
-    km.train(x)
+    if init == "auto":
+        init = "kmeans++" if num_clusters <= KMEANS_PP_MAX_CLUSTERS else "random"
+    if init == "kmeans++":
+        km.train(x, init_centroids=kmeans_plus_plus(x, int(num_clusters), int(seed)))
+    else:
+        km.train(x)
     return np.ascontiguousarray(km.centroids, dtype=np.float32)
 
 

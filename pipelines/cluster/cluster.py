@@ -53,7 +53,8 @@ def train(sample: np.ndarray, params: ClusterParams, *, gpu: bool = False, table
         raise DataError(f"params.num_clusters ({params.num_clusters}) is larger than the number of usable rows "
                         f"({sample.shape[0]}) in table '{table}'")
     return train_kmeans(sample, num_clusters=params.num_clusters, niter=params.niter, seed=params.seed,
-                        spherical=params.spherical, gpu=gpu, max_points_per_centroid=params.max_points_per_centroid)
+                        spherical=params.spherical, gpu=gpu, max_points_per_centroid=params.max_points_per_centroid,
+                        init=params.init)
 
 
 def assign(df: DataFrame, centroids: np.ndarray, params: ClusterParams, *, gpu: bool = False) -> DataFrame:

@@ -23,6 +23,10 @@ class ClusterParams:
     spherical: bool = param(
         True, doc="spherical k-means on L2-normalised vectors, distance 1 - cosine (SemDeDup §3); "
                   "false: plain k-means, distance = squared L2")
+    init: Literal["auto", "random", "kmeans++"] = param(
+        "auto", doc="centroid initialisation: kmeans++ (Arthur & Vassilvitskii 2007; finds well-separated groups "
+                    "reliably, k passes over the sample on the driver), random (FAISS's default, as SemDeDup and "
+                    "TL;DR ran it), or auto: kmeans++ up to 100 clusters, random above")
     max_train_samples: int = param(
         262_144, doc="bound on the rows collected to the driver to train k-means (a seeded hash sample); "
                      "= 256 x 1024: FAISS itself uses at most 256 points per centroid",

@@ -32,7 +32,10 @@ def usable(vector_column: str = "vector"):
 
 
 def training_sample(df: DataFrame, *, max_rows: int, seed: int, total_rows: int, table: str = "embeddings") -> np.ndarray:
-    """The sample as a float32 matrix ``(n <= max_rows, d)``, in (key, id) order."""
+    """The sample as a float32 matrix ``(n <= max_rows, d)``, in (key, id) order.
+
+    ``d`` is the sample's majority vector length; no majority (mixed models) is a :class:`DataError`.
+    """
     keyed = df.where(usable()).select("id", "vector", sample_key(seed).alias("_key"))
     if total_rows > max_rows:
         fraction = min(1.0, _FRACTION_SLACK * max_rows / total_rows)
@@ -43,9 +46,14 @@ def training_sample(df: DataFrame, *, max_rows: int, seed: int, total_rows: int,
         return np.zeros((0, 0), np.float32)
     import pyarrow.compute as pc
 
-    lengths = np.unique(pc.list_value_length(column).to_numpy(zero_copy_only=False))
-    if len(lengths) != 1:
-        raise DataError(f"table '{table}' column 'vector' mixes dimensions {sorted(int(x) for x in lengths)[:5]}; "
-                        f"cluster one model's embeddings at a time")
-    mat, _ = list_column_to_matrix(column, int(lengths[0]))
-    return mat
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    values, counts = np.unique(lengths, return_counts=True)
+    # The dimension is the most common one in the sample (ties: the smaller); rows of another length
+    # are left out of training and rejected ("dimension_mismatch") when rows are assigned.
+    dim = int(values[np.argmax(counts)])
+    if counts.max() * 2 <= len(lengths):
+        raise DataError(f"table '{table}' column 'vector' has no majority dimension (lengths "
+                        f"{sorted(int(v) for v in values)[:5]} in the training sample); cluster one model's "
+                        f"embeddings at a time")
+    mat, ok = list_column_to_matrix(column, dim)
+    return mat[ok]

@@ -8,7 +8,7 @@ import pytest
 from pipelines.cluster.cluster import train
 from pipelines.cluster.config import ClusterParams
 from pipelines.core.errors import ConfigError, DataError
-from udfs.faiss_kmeans import assign_batches, assign_to_centroids, list_column_to_matrix, train_kmeans
+from udfs.faiss_kmeans import assign_batches, kmeans_plus_plus, assign_to_centroids, list_column_to_matrix, train_kmeans
 
 
 def blobs(num_blobs: int = 4, per_blob: int = 30, dim: int = 16, seed: int = 0):
@@ -31,7 +31,7 @@ def same_partition(labels_a, labels_b) -> bool:
 @pytest.mark.parametrize("spherical", [False, True])
 def test_separated_blobs_are_clustered_exactly(spherical):
     x, truth = blobs()
-    centroids = train_kmeans(x, num_clusters=4, niter=20, seed=1234, spherical=spherical)
+    centroids = train_kmeans(x, num_clusters=4, niter=20, seed=1234, spherical=spherical, init="kmeans++")
     labels, distance = assign_to_centroids(x, centroids, spherical=spherical)
     assert same_partition(labels, truth)
     if spherical:
@@ -41,8 +41,16 @@ def test_separated_blobs_are_clustered_exactly(spherical):
     else:
         expected = ((x.astype(np.float64) - centroids[labels]) ** 2).sum(axis=1)
     assert np.allclose(distance, expected, atol=1e-6) and (distance < (0.05 if spherical else 1.0)).all()
-    again = train_kmeans(x, num_clusters=4, niter=20, seed=1234, spherical=spherical)
+    again = train_kmeans(x, num_clusters=4, niter=20, seed=1234, spherical=spherical, init="kmeans++")
     assert np.array_equal(again, centroids)  # seeded: the same centroids every run
+
+
+def test_kmeans_plus_plus_seeds_one_centre_per_separated_blob():
+    x, truth = blobs(num_blobs=8, per_blob=5, dim=16)
+    for seed in range(5):
+        centres = kmeans_plus_plus(x, 8, seed)
+        nearest_blob = [truth[np.argmin(((x - c) ** 2).sum(axis=1))] for c in centres]
+        assert sorted(nearest_blob) == list(range(8))
 
 
 def test_distance_does_not_depend_on_batching():

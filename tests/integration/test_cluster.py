@@ -1,0 +1,112 @@
+"""cluster on real Delta tables: exact blobs, rejects, determinism, the sample bound, embed -> cluster."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import cluster as job
+from jobs.cli import main as cli_main
+from pipelines.cluster.cluster import cluster
+from pipelines.cluster.config import ClusterParams
+from pipelines.cluster.sample import training_sample
+from pipelines.core import lakehouse
+from pipelines.core.tables import TableRef
+from pipelines.embed.config import EmbedParams
+from pipelines.embed.embed import embed
+from tests.unit.test_cluster_kernels import blobs
+from tests.unit.test_embed_kernels import _noisy, _patterns
+from udfs.images import encode_png
+
+pytestmark = pytest.mark.spark
+
+PER_BLOB = 15
+BAD = [(900, None), (901, [float("nan")] * 16), (902, [1.0, 2.0, 3.0])]
+
+
+def embedding_rows():
+    x, _ = blobs(num_blobs=4, per_blob=PER_BLOB, dim=16)
+    return [(i, "test", [float(v) for v in x[i]], 1.0) for i in range(len(x))] + \
+        [(i, "test", v, 1.0) for i, v in BAD]
+
+
+def blob_of(row_id: int) -> int:
+    return row_id // PER_BLOB
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("cluster_lake"))
+    df = spark.createDataFrame(embedding_rows(), "id long, model string, vector array<float>, norm double")
+    lakehouse.write_table(df, TableRef.parse("embed/embeddings", root), "setup")
+    result = job.run(spark, {"params": {"num_clusters": 4, "niter": 20}}, lakehouse_root=root)
+    return root, result
+
+
+def _read(spark, root, path):
+    return lakehouse.read_table(spark, TableRef.parse(path, root))
+
+
+def test_blobs_are_clustered_exactly_with_sizes_and_rejects(spark, lake):
+    root, result = lake
+    assert result.status == "success" and result.quality_failures == []
+    assert result.metrics["rows.assignments"] == 60 and result.metrics["rows.centroids"] == 4
+    assert result.metrics["empty_clusters"] == 0 and result.metrics["largest_cluster"] == PER_BLOB
+    rows = _read(spark, root, "cluster/assignments").collect()
+    assert sorted(r["id"] for r in rows) == list(range(60))
+    by_blob = {}
+    for r in rows:
+        by_blob.setdefault(blob_of(r["id"]), set()).add(r["cluster"])
+    assert all(len(c) == 1 for c in by_blob.values()) and len({next(iter(c)) for c in by_blob.values()}) == 4
+    centroids = {r["cluster"]: r for r in _read(spark, root, "cluster/centroids").collect()}
+    assert sorted(centroids) == [0, 1, 2, 3] and all(c["size"] == PER_BLOB for c in centroids.values())
+    x, _ = blobs(num_blobs=4, per_blob=PER_BLOB, dim=16)
+    for r in rows:  # spherical (the default): distance = 1 - cosine to the unit centroid
+        c = np.array(centroids[r["cluster"]]["vector"], dtype=np.float64)
+        v = x[r["id"]].astype(np.float64)
+        assert np.isclose(r["distance"], 1 - v @ c / np.linalg.norm(v), atol=1e-5)
+    rejected = {r["id"]: r["reason"] for r in _read(spark, root, "cluster/rejected").collect()}
+    assert rejected == {900: "null_vector", 901: "non_finite_vector", 902: "dimension_mismatch: 3 != 16"}
+
+
+def test_identical_results_across_partitionings_row_orders_and_sample_bound(spark, lake):
+    root, _ = lake
+    written = sorted((r["id"], r["cluster"], r["distance"]) for r in _read(spark, root, "cluster/assignments").collect())
+    emb = _read(spark, root, "embed/embeddings")
+    params = ClusterParams(num_clusters=4, niter=20)
+    other = cluster(emb.repartition(5, "id").orderBy(F.col("id").desc()), params).assignments
+    assert sorted((r["id"], r["cluster"], r["distance"]) for r in other.collect()) == written
+    # the sample: at most the bound, the same rows for any partitioning, then plain k-means still exact
+    a = training_sample(emb, max_rows=20, seed=7, total_rows=63)
+    b = training_sample(emb.repartition(4).orderBy(F.rand(3)), max_rows=20, seed=7, total_rows=63)
+    assert a.shape == (20, 16) and np.array_equal(a, b)
+    small = cluster(emb, ClusterParams(num_clusters=4, max_train_samples=20, spherical=False)).assignments.collect()
+    groups = {}
+    for r in small:
+        groups.setdefault(blob_of(r["id"]), set()).add(r["cluster"])
+    assert all(len(g) == 1 for g in groups.values()) and len(set().union(*groups.values())) == 4
+    assert all(r["distance"] < 5.0 for r in small)  # squared L2 within a blob of spread 0.1 in 16-d
+
+
+def test_too_many_clusters_is_an_error_naming_the_key_and_keeps_outputs(spark, lake, capsys):
+    root, _ = lake
+    before = lakehouse.table_version(spark, TableRef.parse("cluster/assignments", root))
+    code = cli_main(["run", "cluster", "--lakehouse", root, "--set", "num_clusters=61", "--set", "quality.enabled=false"])
+    err = capsys.readouterr().err
+    assert code == 2 and "DataError" in err and "params.num_clusters (61)" in err and "usable rows (60)" in err
+    assert lakehouse.table_version(spark, TableRef.parse("cluster/assignments", root)) == before
+    assert cli_main(["run", "cluster", "--lakehouse", root, "--set", "num_clusters=10",
+                     "--set", "max_train_samples=5"]) == 2
+
+
+def test_near_copies_from_embed_land_in_their_original_cluster(spark):
+    pats = _patterns()
+    rows = [(i, encode_png(p)) for i, p in enumerate(pats)]
+    rows += [(10 * (i + 1) + k, encode_png(_noisy(p, 31 * i + k))) for i, p in enumerate(pats) for k in range(3)]
+    items = spark.createDataFrame(rows, "id long, image binary").repartition(2)
+    emb = embed(items, EmbedParams(model="tiny-clip-32", random_weights=True)).embeddings
+    got = {r["id"]: r["cluster"] for r in cluster(emb, ClusterParams(num_clusters=4)).assignments.collect()}
+    for i in range(4):
+        family = {got[i]} | {got[10 * (i + 1) + k] for k in range(3)}
+        assert len(family) == 1, f"pattern {i} and its copies split over clusters {family}"
+    assert len({got[i] for i in range(4)}) == 4
