@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from pipelines.core.config import param
 from pipelines.core.errors import ConfigError
@@ -35,7 +35,7 @@ class TldrParams:
     captioner: str | None = param(
         None, doc="'package.module:factory' returning an object with generate(images: list[bytes]) -> list[str] "
                   "(see pipelines.tldr.captions.Captioner); used only when refine_captions is true")
-    captioner_options: Mapping[str, Any] = param(
+    captioner_options: dict[str, Any] = param(
         default_factory=dict, doc="keyword arguments for the captioner factory, e.g. {model_path: /models/blip}")
     caption_separator: str = param("; ", doc="text between the original and the generated caption (TL;DR §3)")
 
