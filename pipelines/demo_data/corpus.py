@@ -130,7 +130,8 @@ def generate(seed: int = 0, base_per_source: int = 12, words: tuple[int, int] = 
                 relate(base, third, relation)
                 relate(copy, third, "near_duplicate" if jaccard(records[copy]["text"], variant) >= 0.8 else "transitive")
         for k in range(2):
-            add(source, " ".join(rng.choice(vocab) for _ in range(rng.randint(5, 25))), f"{source} short {k}")
+            # at most 15 words of at most 12 letters: always under SlimPajama's 200 content characters
+            add(source, " ".join(rng.choice(vocab) for _ in range(rng.randint(5, 15))) + ".", f"{source} short {k}")
     add("web", "", "empty")
     add("wiki", None, "null")
     add("books", "   \n\t ", "blank")

@@ -46,6 +46,10 @@ class MinhashParams:
     verify: bool = param(False, doc="compute the exact Jaccard of candidate pairs and drop those below "
                                     "jaccard_threshold before connected components (SlimPajama does not; "
                                     "text-dedup and NeMo Curator offer it)")
+    all_pairs_bucket_size: int = param(
+        16, doc="with verify, buckets of at most this many documents yield all their pairs as candidates (so a "
+                "failed edge to the bucket's smallest id cannot hide another true duplicate); larger buckets "
+                "yield star edges only (text-dedup / NeMo Curator), bounding the work", minimum=0, maximum=1000)
     survivor: Literal["smallest_id", "source_priority", "longest"] = param(
         "smallest_id", doc="which document of a duplicate cluster is kept: smallest_id (deterministic, "
                            "incremental-safe), source_priority (first source in source_priority, then id) or "

@@ -113,16 +113,31 @@ def exact_jaccard(pairs: DataFrame, sets: DataFrame, left: str, right: str) -> D
 
 
 # --------------------------------------------------------------------------- candidates and clusters
-def star_edges(rows: DataFrame, by_source: bool) -> DataFrame:
-    """(src, dst): each member of a band bucket linked to the bucket's smallest id (text-dedup /
-    NeMo Curator), only for buckets holding a document of this batch (``is_new``): buckets of
-    earlier batches alone are already summarised by their cluster edges."""
+def star_edges(rows: DataFrame, by_source: bool, all_pairs_up_to: int = 0) -> DataFrame:
+    """(src, dst) candidate edges of band buckets holding a document of this batch (``is_new``;
+    buckets of earlier batches alone are already summarised by their cluster edges).
+
+    Each member is linked to the bucket's smallest id (star edges, text-dedup / NeMo Curator), so a
+    bucket of k documents gives k - 1 edges. With verification a star loses a member similar to
+    another member but not to the smallest one, so buckets of at most ``all_pairs_up_to``
+    documents give all their pairs instead (at most k(k-1)/2, bounded by that size)."""
     keys = ["band", "bucket"] + (["source"] if by_source else [])
     bucket = Window.partitionBy(*keys)
-    marked = (rows.withColumn("_min", F.min("id").over(bucket))
-              .withColumn("_has_new", F.max(F.col("is_new").cast("int")).over(bucket)))
-    return (marked.where((F.col("id") != F.col("_min")) & (F.col("_has_new") == 1))
-            .select(F.col("id").alias("src"), F.col("_min").alias("dst")).distinct())
+    marked = (rows.withColumn("_min", F.min(F.struct("id", "is_new")).over(bucket))
+              .withColumn("_has_new", F.max(F.col("is_new").cast("int")).over(bucket))
+              .withColumn("_size", F.count("*").over(bucket))
+              .where(F.col("_has_new") == 1))
+    # an edge between two earlier documents is not new evidence (earlier runs judged that pair)
+    stars = (marked.where((F.col("id") != F.col("_min.id")) & (F.col("_size") > all_pairs_up_to)
+                          & (F.col("is_new") | F.col("_min.is_new")))
+             .select(F.col("id").alias("src"), F.col("_min.id").alias("dst")))
+    if all_pairs_up_to < 2:
+        return stars.distinct()
+    small = marked.where(F.col("_size") <= all_pairs_up_to).select(*keys, "id", "is_new")
+    pairs = (small.alias("a").join(small.alias("b"), keys)
+             .where((F.col("a.id") > F.col("b.id")) & (F.col("a.is_new") | F.col("b.is_new")))
+             .select(F.col("a.id").alias("src"), F.col("b.id").alias("dst")))
+    return stars.unionByName(pairs).distinct()
 
 
 def verify_edges(edges: DataFrame, sets: DataFrame, jaccard_threshold: float) -> DataFrame:
@@ -150,7 +165,7 @@ def cluster(rows: DataFrame, membership: DataFrame | None, by_source: bool, para
     ``membership``: (id, cluster_id) of earlier batches' documents, whose clusters stand as edges.
     Returns (id, source, num_bytes, is_new, cluster_id, representative_id, representative_source)
     for every document of ``rows``; cluster_id is the smallest id of the connected component."""
-    edges = star_edges(rows, by_source)
+    edges = star_edges(rows, by_source, params.all_pairs_bucket_size if sets is not None else 0)
     if sets is not None:
         edges = verify_edges(edges, sets, params.jaccard_threshold)
     if membership is not None:

@@ -59,7 +59,6 @@ def dedup(documents: DataFrame, previous_index: DataFrame | None, params: Minhas
                                          F.lit(False).alias("is_new"))
         rows = new_rows.unionByName(old_rows)
         membership = previous_index.select("id", "cluster_id").distinct()
-    rows = rows.localCheckpoint(eager=True)
 
     sets = None
     if params.verify:

@@ -1,0 +1,278 @@
+"""The minhash stage on real Delta tables, against answers known from the demo corpus's design.
+
+The demo corpus (pipelines/demo_data/corpus.py) records every designed pair with its exact
+char-13-gram Jaccard; unrelated documents share no shingle. With exact verification at 0.8 and 32
+bands x 4 rows (candidate probability > 0.999 at Jaccard 0.84, so every designed duplicate is a
+candidate), the clusters are exactly the connected components of the designed pairs with
+Jaccard >= 0.8, and the smallest id of each is kept. Each expectation below is computed from the
+design, by a plain union-find, never from the stage's output.
+"""
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import minhash as job
+from jobs import runner
+from jobs.cli import main as cli_main
+from pipelines.core import lakehouse as lh
+from pipelines.core.errors import DataError, SchemaContractError
+from pipelines.core.tables import TableRef
+from pipelines.demo_data.corpus import generate
+from pipelines.minhash.components import connected_components
+from pipelines.minhash.config import MinhashParams
+from pipelines.minhash.transform import dedup
+
+pytestmark = pytest.mark.spark
+
+VERIFIED = {"num_bands": 32, "rows_per_band": 4, "verify": True, "jaccard_threshold": 0.8}
+
+
+# --------------------------------------------------------------------------- expectations from the design
+def _components(nodes, pairs):
+    parent = {n: n for n in nodes}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {n: find(n) for n in nodes}
+
+
+class Design:
+    def __init__(self, seed=0, base_per_source=12):
+        docs, truth = generate(seed=seed, base_per_source=base_per_source)
+        self.docs, self.truth = docs, truth
+        frame = docs.frame
+        self.source = dict(zip(frame.id, frame.source))
+        self.filtered = {}
+        for i, title, text in zip(frame.id, frame.title, frame.text):
+            if not isinstance(text, str):
+                self.filtered[int(i)] = "null_text"
+            elif not text.strip():
+                self.filtered[int(i)] = "empty_text"
+            elif "short" in title:
+                self.filtered[int(i)] = "too_short"
+        self.hashed = sorted(int(i) for i in frame.id if int(i) not in self.filtered)
+        t = truth.frame
+        self.dup_pairs = [(int(a), int(b)) for a, b, j in zip(t.id_a, t.id_b, t.char13_jaccard) if j >= 0.8]
+
+    def global_result(self, ids=None):
+        nodes = self.hashed if ids is None else sorted(ids)
+        pairs = [(a, b) for a, b in self.dup_pairs if a in nodes and b in nodes]
+        comp = _components(nodes, pairs)
+        return {n for n in nodes if comp[n] == n}, {n: comp[n] for n in nodes if comp[n] != n}
+
+    def local_result(self, ids=None):
+        nodes = self.hashed if ids is None else sorted(ids)
+        pairs = [(a, b) for a, b in self.dup_pairs if a in nodes and b in nodes and self.source[a] == self.source[b]]
+        comp = _components(nodes, pairs)
+        return {n for n in nodes if comp[n] == n}, {n: comp[n] for n in nodes if comp[n] != n}
+
+
+@pytest.fixture(scope="module")
+def design():
+    return Design()
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory, design):
+    root = str(tmp_path_factory.mktemp("minhash_lake"))
+    df = spark.createDataFrame(design.docs.frame, design.docs.schema)
+    lh.write_table(df, TableRef.parse("in/documents", root), "setup")
+    return root
+
+
+@pytest.fixture(scope="module")
+def verified_run(spark, lake):
+    """One full run through the runner: verified, global, quality suite on."""
+    result = job.run(spark, {"inputs": {"documents": "in/documents"}, "params": VERIFIED}, lakehouse_root=lake)
+    tables = {name: lh.read_table(spark, TableRef.parse(f"minhash/{name}", lake)) for name in
+              ("kept", "duplicates", "filtered", "source_stats", "index")}
+    return result, tables
+
+
+# --------------------------------------------------------------------------- the main run
+def test_verified_global_run_keeps_exactly_the_smallest_id_of_each_designed_cluster(verified_run, design):
+    result, t = verified_run
+    kept_expected, reps_expected = design.global_result()
+    assert result.status == "success" and result.quality_failures == []
+    assert {r.id for r in t["kept"].collect()} == kept_expected
+    dups = {r.id: r for r in t["duplicates"].collect()}
+    assert {i: r.representative_id for i, r in dups.items()} == reps_expected
+    assert all(r.cluster_id == r.representative_id and r.scope == "global" and not r.from_previous_batch
+               for r in dups.values())
+    assert all(r.exact_jaccard is not None and 0.0 < r.estimated_jaccard <= 1.0 for r in dups.values())
+    assert {r.id: r.reason for r in t["filtered"].collect()} == design.filtered
+    # the input columns survive in kept
+    assert t["kept"].columns == ["id", "source", "title", "text"]
+
+
+def test_source_stats_account_for_every_document(verified_run, design):
+    _, t = verified_run
+    _, reps = design.global_result()
+    stats = {r.source: r for r in t["source_stats"].collect()}
+    for source in ("web", "wiki", "code", "books"):
+        ids = [i for i, s in design.source.items() if s == source]
+        row = stats[source]
+        assert row.documents_in == len(ids)
+        assert row.duplicates_removed == sum(1 for i in ids if i in reps)
+        assert row.filtered_too_short == sum(1 for i in ids if design.filtered.get(i) == "too_short")
+        assert row.kept + row.duplicates_removed + row.filtered_too_short + row.filtered_null_or_empty == len(ids)
+        assert row.duplicate_rate_documents == pytest.approx(row.duplicates_removed / len(ids))
+
+
+def test_index_has_a_row_per_document_and_band_and_metrics_check_the_suite(verified_run, design):
+    result, t = verified_run
+    assert t["index"].count() == 32 * len(design.hashed)
+    assert result.metrics["representatives_not_kept"] == 0
+    assert result.metrics["num_bands"] == 32 and result.metrics["rows_per_band"] == 4
+    sizes = {}
+    for rep in design.global_result()[1].values():
+        sizes[rep] = sizes.get(rep, 1) + 1
+    assert result.metrics["max_cluster_size"] == max(sizes.values())
+
+
+def test_rerun_is_skipped_by_the_ledger(spark, verified_run, lake):
+    result, _ = verified_run
+    again = job.run(spark, {"inputs": {"documents": "in/documents"}, "params": VERIFIED}, lakehouse_root=lake)
+    assert again.status == "skipped" and again.reused_run == result.run_id
+
+
+# --------------------------------------------------------------------------- scopes and survivors
+@pytest.fixture(scope="module")
+def small(spark):
+    d = Design(seed=1, base_per_source=6)
+    return d, spark.createDataFrame(d.docs.frame, d.docs.schema)
+
+
+def _collect(out):
+    kept = {r.id for r in out.kept.select("id").collect()}
+    dups = {r.id: r for r in out.duplicates.collect()}
+    return kept, dups
+
+
+def test_local_scope_never_crosses_sources(small):
+    d, docs = small
+    kept, dups = _collect(dedup(docs, None, MinhashParams(scope="local", **VERIFIED)))
+    kept_expected, reps_expected = d.local_result()
+    assert kept == kept_expected
+    assert {i: r.representative_id for i, r in dups.items()} == reps_expected
+    assert all(r.source == r.representative_source and r.scope == "local" for r in dups.values())
+
+
+def test_local_then_global_removes_local_then_cross_source_duplicates(small):
+    d, docs = small
+    kept, dups = _collect(dedup(docs, None, MinhashParams(scope="local-then-global", **VERIFIED)))
+    local_kept, local_reps = d.local_result()
+    global_kept, global_reps = d.global_result(local_kept)
+    assert kept == global_kept
+    assert {i for i, r in dups.items() if r.scope == "local"} == set(local_reps)
+    assert {i for i, r in dups.items() if r.scope == "global"} == set(global_reps)
+    # every representative is a kept document
+    assert {r.representative_id for r in dups.values()} <= kept
+
+
+def test_incremental_batches_equal_one_run_on_the_union(spark, small):
+    """Batch 1 = even ids, batch 2 = odd ids (the SlimPajama recipe, no verification): batch 2 holds
+    smaller ids that take over clusters of batch 1, which the second run reports with
+    from_previous_batch = true. Kept and representatives equal one run over the union."""
+    d, docs = small
+    params = MinhashParams()
+    first = dedup(docs.where(F.col("id") % 2 == 0), None, params)
+    kept1, dups1 = _collect(first)
+    second = dedup(docs.where(F.col("id") % 2 == 1), first.index.localCheckpoint(eager=True), params)
+    kept2, dups2 = _collect(second)
+    union_kept, union_dups = _collect(dedup(docs, None, params))
+    retracted = {i for i, r in dups2.items() if r.from_previous_batch}
+    assert retracted and retracted <= kept1 | set(dups1), "the design must exercise a cluster taken over later"
+    assert (kept1 - retracted) | kept2 == union_kept
+    latest = {**{i: r.representative_id for i, r in dups1.items()}, **{i: r.representative_id for i, r in dups2.items()}}
+    assert latest == {i: r.representative_id for i, r in union_dups.items()}
+    assert second.index.select("id").distinct().count() == len(d.hashed)
+    # the designed duplicates at Jaccard >= 0.9 are found (candidate probability >= 0.93 each)
+    t = d.truth.frame
+    strong = [(int(a), int(b)) for a, b, j in zip(t.id_a, t.id_b, t.char13_jaccard) if j >= 0.9]
+    assert sum(1 for a, b in strong if b in union_dups) >= len(strong) - 1
+
+
+def test_source_priority_survivor_keeps_the_preferred_source(small):
+    d, docs = small
+    _, reps_expected = d.global_result()
+    clusters = {}
+    for i, rep in reps_expected.items():
+        clusters.setdefault(rep, {rep}).add(i)
+    priority = ("books", "code", "wiki", "web")
+    out = dedup(docs, None, MinhashParams(survivor="source_priority", source_priority=priority, **VERIFIED))
+    kept, _ = _collect(out)
+    rank = {s: k for k, s in enumerate(priority)}
+    for members in clusters.values():
+        best = min(members, key=lambda i: (rank[d.source[i]], i))
+        assert best in kept and not (members - {best}) & kept
+
+
+# --------------------------------------------------------------------------- components
+def test_large_star_small_star_labels_components_with_their_smallest_node(spark):
+    edges = [(i, i + 1) for i in range(1, 9)] + [(20, 25), (25, 23), (23, 21), (40, 41), (50, 44), (44, 47),
+                                                  (47, 50), (9, 3)]
+    got = {r.node: r.component for r in connected_components(
+        spark.createDataFrame(edges, "src long, dst long")).collect()}
+    nodes = sorted({n for e in edges for n in e})
+    assert got == _components(nodes, edges)
+    strings = connected_components(spark.createDataFrame([("b", "a"), ("c", "b"), ("x", "y")], "src string, dst string"))
+    assert {r.node: r.component for r in strings.collect()} == {"a": "a", "b": "a", "c": "a", "x": "x", "y": "x"}
+
+
+# --------------------------------------------------------------------------- bad input
+def _no_output(lake):
+    return all(lh.table_version(None, TableRef.parse(f"bad/{n}", lake)) is None
+               for n in ("kept", "duplicates", "filtered", "source_stats", "index"))
+
+
+def _bad_run(spark, lake, table):
+    outputs = {n: f"bad/{n}" for n in ("kept", "duplicates", "filtered", "source_stats", "index")}
+    return job.run(spark, {"inputs": {"documents": table}, "outputs": outputs,
+                           "quality": {"enabled": False}}, lakehouse_root=lake)
+
+
+def test_duplicate_ids_fail_before_any_write_showing_examples(spark, lake):
+    rows = [(1, "web", "a" * 300), (2, "web", "b" * 300), (2, "wiki", "c" * 300), (7, "web", "d" * 300),
+            (7, "web", "e" * 300)]
+    lh.write_table(spark.createDataFrame(rows, "id long, source string, text string"),
+                   TableRef.parse("in/dup_ids", lake), "setup")
+    with pytest.raises(DataError, match=r"column 'id' has duplicate values, e\.g\. 2 \(x2\), 7 \(x2\)"):
+        _bad_run(spark, lake, "in/dup_ids")
+    assert _no_output(lake)
+
+
+def test_wrong_or_missing_columns_are_contract_errors_with_exit_code_2(spark, lake):
+    lh.write_table(spark.createDataFrame([(1, 5)], "id long, text int"), TableRef.parse("in/int_text", lake), "setup")
+    with pytest.raises(SchemaContractError, match="in/int_text.*column 'text' has type int"):
+        _bad_run(spark, lake, "in/int_text")
+    lh.write_table(spark.createDataFrame([("x",)], "body string"), TableRef.parse("in/no_id", lake), "setup")
+    with pytest.raises(SchemaContractError, match="no column 'id'"):
+        _bad_run(spark, lake, "in/no_id")
+    lh.write_table(spark.createDataFrame([(1, "t", 3)], "id long, text string, source int"),
+                   TableRef.parse("in/int_source", lake), "setup")
+    with pytest.raises(SchemaContractError, match="column 'source' has type int"):
+        _bad_run(spark, lake, "in/int_source")
+    code = cli_main(["run", "minhash", "--lakehouse", lake, "--set", "inputs.documents=in/int_text",
+                     "--set", "quality.enabled=false"])
+    assert code == 2 and _no_output(lake)
+
+
+@pytest.mark.slow
+def test_a_single_50_mb_document_does_not_crash_the_job(spark):
+    body = " ".join(f"token{i % 9973}x{i % 101}" for i in range(4_000_000))[:50_000_000]
+    small = "a near duplicate pair of ordinary documents " * 10
+    docs = spark.createDataFrame([(1, "web", body), (2, "web", small), (3, "wiki", small + " extra")],
+                                 "id long, source string, text string")
+    out = dedup(docs, None, MinhashParams())
+    assert {r.id for r in out.kept.select("id").collect()} == {1, 2}
+    assert [(r.id, r.representative_id) for r in out.duplicates.collect()] == [(3, 2)]
