@@ -134,8 +134,11 @@ def test_caption_refinement_with_a_pluggable_captioner(spark, lake):
 
 def test_bad_input_and_config_errors(spark, lake, tmp_path):
     root, _, assignments = lake
-    with pytest.raises(ConfigError, match="inputs.text_embeddings"):
+    img, _ = embeddings(spark)
+    with pytest.raises(ConfigError, match="inputs.image_embeddings"):
         select({"assignments": assignments}, build_config(TldrParams, {"prefilter": True}))
+    with pytest.raises(ConfigError, match="inputs.text_embeddings"):
+        select({"assignments": assignments, "image_embeddings": img}, build_config(TldrParams, {"prefilter": True}))
     with pytest.raises(DataError, match="table 'assignments' has duplicate id"):
         select({"assignments": assignments.unionByName(assignments.limit(1))}, build_config(TldrParams, {}))
     with pytest.raises(ConfigError, match="inputs.captions"):
