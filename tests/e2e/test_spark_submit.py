@@ -100,7 +100,7 @@ def spark_submit(app: Path, args: list[str], pyfiles: Path, cwd: Path) -> subpro
     cmd = [str(SPARK_SUBMIT), "--master", "local[2]", "--driver-memory", "1g",
            "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
            "--py-files", str(pyfiles), "--jars", _jars(), str(app), *args]
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"spark-submit failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return proc
 
