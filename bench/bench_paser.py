@@ -77,27 +77,34 @@ def ours_bounded(embeddings: np.ndarray, num_clusters: int | None, sample_size: 
 
 def synthetic_embeddings(n: int, dim: int = 384, clusters: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(clusters, dim))
+    centers = rng.normal(size=(clusters, dim)).astype(np.float32)
     truth = rng.integers(0, clusters, size=n)
-    x = centers[truth] + 1.5 * rng.normal(size=(n, dim))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), truth
+    x = centers[truth] + np.float32(1.5) * rng.standard_normal(size=(n, dim), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x, truth
 
 
 def _child(method: str, n: int, k: int) -> None:
     """Run one clustering in this (fresh) process; print JSON with seconds, peak RSS growth and ARI."""
     from sklearn.metrics import adjusted_rand_score
 
+    import tracemalloc
+
     x, truth = synthetic_embeddings(n)
     import faiss, scipy.sparse.linalg, sklearn.cluster, sklearn.decomposition  # noqa: F401,E401 - import before the baseline
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()  # numpy and Python allocations made by the clustering (not FAISS's C++ buffers)
     t0 = time.perf_counter()
     if method == "ours":
         labels, _ = ours_bounded(x, k, 10000)
     else:
         labels = dense_paper_clustering(x, k)
     seconds = time.perf_counter() - t0
+    traced_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak / 1024, "ari": adjusted_rand_score(truth, labels)}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak / 1024, "traced_peak_mib": traced_peak / 2**20,
+                      "ari": adjusted_rand_score(truth, labels)}))
 
 
 def run_child(method: str, n: int, k: int, timeout: int) -> dict:
@@ -106,35 +113,45 @@ def run_child(method: str, n: int, k: int, timeout: int) -> dict:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True).stdout
         return json.loads(out.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
-        return {"seconds": float("inf"), "peak_rss_mib": float("nan"), "ari": float("nan"), "timeout": timeout}
+        return {"seconds": float("inf"), "peak_rss_mib": float("nan"), "traced_peak_mib": float("nan"),
+                "ari": float("nan"), "timeout": timeout}
 
 
 # --- 1. ARI on templated instructions ---------------------------------------------------------------
 
-def ari_section(per_capability: int) -> tuple[list[str], dict]:
+def encode_instructions(per_capability: int) -> np.ndarray:
+    from pipelines.demo_data.instructions import instruction_frame
+    from udfs.encoders import EncoderSpec, encode_texts
+
+    frame = instruction_frame(per_capability, seed=0)
+    spec = EncoderSpec(family="sentence_transformers", model="all-MiniLM-L6-v2", device="auto")
+    return encode_texts(list(frame["instruction"]), spec)
+
+
+def ari_section(per_capability: int, embeddings_path: str | None) -> tuple[list[str], dict]:
     from sklearn.metrics import adjusted_rand_score
 
     from pipelines.demo_data.instructions import instruction_frame
     from pipelines.paser.spectral import spectral_cluster
-    from udfs.encoders import EncoderSpec, encode_texts
 
     frame = instruction_frame(per_capability, seed=0)
-    t0 = time.perf_counter()
-    emb = encode_texts(list(frame["instruction"]), EncoderSpec(family="sentence_transformers", model="all-MiniLM-L6-v2", device="auto"))
-    enc_s = time.perf_counter() - t0
+    emb = np.load(embeddings_path) if embeddings_path else encode_instructions(per_capability)
+    if len(emb) != len(frame):
+        raise SystemExit(f"{embeddings_path} holds {len(emb)} vectors, not {len(frame)}")
     truth = frame["capability"].astype("category").cat.codes.to_numpy()
-    auto = spectral_cluster(emb, num_clusters=None, min_clusters=2, max_clusters=12, knn_neighbors=10)
-    five = spectral_cluster(emb, num_clusters=5, knn_neighbors=10)
-    t0 = time.perf_counter()
+    rows, chosen = [], None
+    for knn in (10, 20):
+        auto = spectral_cluster(emb, num_clusters=None, min_clusters=2, max_clusters=12, knn_neighbors=knn)
+        five = spectral_cluster(emb, num_clusters=5, knn_neighbors=knn)
+        default = " (the default)" if knn == 20 else ""
+        rows += [f"| ours, kNN k = {knn}{default}, K by eigengap (K = {auto.num_clusters}) | "
+                 f"{adjusted_rand_score(truth, auto.labels):.3f} |",
+                 f"| ours, kNN k = {knn}{default}, K = 5 | {adjusted_rand_score(truth, five.labels):.3f} |"]
+        if knn == 20:
+            chosen = auto.labels
     dense = dense_paper_clustering(emb.astype(np.float64), 5)
-    dense_s = time.perf_counter() - t0
-    rows = [
-        f"| ours, K by eigengap (K = {auto.num_clusters}) | {adjusted_rand_score(truth, auto.labels):.3f} |",
-        f"| ours, K = 5 | {adjusted_rand_score(truth, five.labels):.3f} |",
-        f"| their code (dense kernel, eigsh 'SM' on I − D⁻¹A, NMF), K = 5 | {adjusted_rand_score(truth, dense):.3f} |",
-    ]
-    return rows, {"frame": frame, "embeddings": emb, "labels": five.labels, "n": len(frame), "encode_s": enc_s,
-                  "dense_s": dense_s}
+    rows.append(f"| their code (dense kernel, eigsh 'SM' on I − D⁻¹A, NMF), K = 5 | {adjusted_rand_score(truth, dense):.3f} |")
+    return rows, {"frame": frame, "embeddings": emb, "labels": chosen, "n": len(frame)}
 
 
 # --- 2. recovery ------------------------------------------------------------------------------------
@@ -174,7 +191,7 @@ def _masked_finetune(model, tokenizer, texts, steps, seed):
 
     torch.optim.AdamW.step = step
     try:
-        train_causal_lm(model, tokenizer, texts, steps=steps, batch_size=16, lr=1e-3, seed=seed)
+        train_causal_lm(model, tokenizer, texts, steps=steps, batch_size=16, lr=3e-4, seed=seed)
     finally:
         torch.optim.AdamW.step = orig_step
 
@@ -196,7 +213,7 @@ def paser_subset(frame, labels, scores, budget, seed=0) -> list[int]:
     return sorted(picked)
 
 
-def recovery_section(ari_state, train_steps, finetune_steps, budget, seeds) -> list[str]:
+def recovery_section(ari_state, train_steps, finetune_steps, budget, seeds, prune_ratio) -> list[str]:
     import copy
 
     import torch
@@ -205,7 +222,7 @@ def recovery_section(ari_state, train_steps, finetune_steps, budget, seeds) -> l
     from udfs.causal_lm import JsdScorer, ScorerSpec, wanda_prune
     from udfs.tiny_lm import build_tiny_gpt2, save_model, train_causal_lm
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(min(8, os.cpu_count() or 2))
     frame, labels = ari_state["frame"], ari_state["labels"]
     held_out = instruction_frame(30, seed=99)
     train_texts = _texts(frame)
@@ -217,8 +234,8 @@ def recovery_section(ari_state, train_steps, finetune_steps, budget, seeds) -> l
     save_model(model, tok, folder)
     pruned = copy.deepcopy(model)
     calib = [tok(t, add_special_tokens=False)["input_ids"][:64] for t in train_texts[:64]]
-    wanda_prune(pruned, 0.5, calib)
-    scorer = JsdScorer(ScorerSpec(str(folder), None, "wanda", 0.5, tuple(train_texts[:64]), 64, "cpu"))
+    wanda_prune(pruned, prune_ratio, calib)
+    scorer = JsdScorer(ScorerSpec(str(folder), None, "wanda", prune_ratio, tuple(train_texts[:64]), 64, "cpu"))
     scores = scorer.score([f"{r.instruction}\n{r.input}\n" for r in frame.itertuples()], list(frame["output"]), 32)
     chosen = paser_subset(frame, labels, scores, budget)
     by_cap = {c: _texts(held_out[held_out["capability"] == c]) for c in CAPABILITIES}
@@ -235,9 +252,9 @@ def recovery_section(ari_state, train_steps, finetune_steps, budget, seeds) -> l
             for c, texts in by_cap.items():
                 gap = hurt[c] - base[c]
                 results[name][c].append((hurt[c] - _mean_loss(tuned, tok, texts)) / gap if gap > 1e-9 else float("nan"))
-    rows = [f"Original model: {train_steps} training steps ({train_s:.0f} s); Wanda 50%; budget {len(chosen)} of "
+    rows = [f"Original model: {train_steps} training steps ({train_s:.0f} s); Wanda {prune_ratio:.0%}; budget {len(chosen)} of "
             f"{len(frame)} samples (PASER picked per capability: {mix['paser']}); fine-tune {finetune_steps} steps; "
-            f"seeds {list(seeds)}.", "",
+            f"(AdamW lr 3e-4, batch 16, zeros kept); seeds {list(seeds)}.", "",
             "| capability | loss original | loss pruned | recovery PASER (mean ± std) | recovery random (mean ± std) |",
             "|---|---|---|---|---|"]
     for c in CAPABILITIES:
@@ -249,43 +266,95 @@ def recovery_section(ari_state, train_steps, finetune_steps, budget, seeds) -> l
     return rows
 
 
+def device_check() -> int:
+    """GPU check of paser-score's scorer (no Spark): the same JSD on cuda as on cpu, and the time of each."""
+    import torch
+
+    from pipelines.demo_data.instructions import instruction_frame
+    from udfs.causal_lm import JsdScorer, ScorerSpec, sparsity
+    from udfs.tiny_lm import build_tiny_gpt2, save_model, train_causal_lm
+
+    frame = instruction_frame(100, seed=3)
+    texts = _texts(frame)
+    model, tok = build_tiny_gpt2(texts, seed=0, n_layer=4, n_embd=256, n_head=4)
+    train_causal_lm(model, tok, texts, steps=100, batch_size=32, seed=0,
+                    device="cuda" if torch.cuda.is_available() else "cpu")
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / "paser_device_check"
+    save_model(model.cpu(), tok, folder)
+    prompts = [f"{r.instruction}\n{r.input}\n" for r in frame.itertuples()]
+    outputs = list(frame["output"])
+    print(f"cuda available: {torch.cuda.is_available()} "
+          f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else ''}; samples {len(frame)}")
+    for method in ("magnitude", "wanda"):
+        got = {}
+        for device in ("cpu", "cuda"):
+            spec = ScorerSpec(str(folder), None, method, 0.5, tuple(texts[:32]), 128, device)
+            t0 = time.perf_counter()
+            scorer = JsdScorer(spec)
+            result = scorer.score(prompts, outputs, 32)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            got[device] = (result, time.perf_counter() - t0, sparsity(scorer.pruned))
+        cpu, gpu = got["cpu"], got["cuda"]
+        diff = float(np.max(np.abs(cpu[0]["jsd"] - gpu[0]["jsd"])))
+        print(f"{method}: sparsity cpu {cpu[2]:.3f} cuda {gpu[2]:.3f}; mean jsd cpu {cpu[0]['jsd'].mean():.6f} "
+              f"cuda {gpu[0]['jsd'].mean():.6f}; max |diff| {diff:.2e}; tokens equal "
+              f"{bool((cpu[0]['tokens'] == gpu[0]['tokens']).all())}; load+prune+score s: cpu {cpu[1]:.2f} cuda {gpu[1]:.2f}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not for the figures)")
     parser.add_argument("--child", nargs=3)
+    parser.add_argument("--device-check", action="store_true", help="paser-score's scorer on cuda vs cpu")
+    parser.add_argument("--save-embeddings", help="encode the instructions with all-MiniLM-L6-v2 to this .npy and stop")
+    parser.add_argument("--embeddings", help="use these all-MiniLM-L6-v2 embeddings (.npy from --save-embeddings)")
     args = parser.parse_args(argv)
+    if args.save_embeddings:
+        np.save(args.save_embeddings, encode_instructions(40 if args.quick else 200))
+        return 0
+    if args.device_check:
+        return device_check()
     if args.child:
         method, n, k = args.child
         _child(method, int(n), int(k))
         return 0
     quick = args.quick
     t_all = time.perf_counter()
-    lines = ["# paser benchmark", "", f"Command: `.venv/bin/python bench/bench_paser.py{' --quick' if quick else ''}` "
-             f"(CPU, {os.cpu_count()} cores shared with other jobs; load average at start "
-             f"{os.getloadavg()[0]:.1f}).", ""]
-    ari_rows, state = ari_section(40 if quick else 200)
+    cmd = " ".join(["bench/bench_paser.py", *(argv if argv is not None else sys.argv[1:])])
+    lines = ["# paser benchmark", "", f"Command: `python {cmd}` on {os.cpu_count()} CPU cores (load average at start "
+             f"{os.getloadavg()[0]:.1f}); everything below runs on the CPU.", ""]
+    ari_rows, state = ari_section(40 if quick else 200, args.embeddings)
     lines += [f"## 1. Cluster agreement with the 5 capabilities ({state['n']} templated instructions, all-MiniLM-L6-v2)",
               "", "| clustering | ARI |", "|---|---|", *ari_rows, ""]
     print("\n".join(lines), flush=True)
-    rec = recovery_section(state, train_steps=60 if quick else 400, finetune_steps=10 if quick else 60,
-                           budget=max(10, state["n"] // 10), seeds=(0, 1) if quick else (0, 1, 2))
     lines += ["## 2. Recovery of a Wanda-pruned tiny GPT-2: PASER subset vs random subset of the same size", "",
               "Recovery = (loss pruned − loss after fine-tune) / (loss pruned − loss original) on held-out "
-              "samples of each capability (1 = fully recovered).", "", *rec, ""]
-    print("\n".join(rec), flush=True)
+              "samples of each capability (1 = fully recovered; negative = worse than before fine-tuning).", ""]
+    for ratio in (0.5, 0.7):
+        rec = recovery_section(state, train_steps=60 if quick else 800, finetune_steps=10 if quick else 40,
+                               budget=max(10, state["n"] // 10), seeds=(0, 1) if quick else (0, 1, 2), prune_ratio=ratio)
+        lines += [f"### Wanda {ratio:.0%}", "", *rec, ""]
+        print("\n".join(rec), flush=True)
     n_big, n_dense = (20000, 3000) if quick else (100000, 10000)
-    ours = run_child("ours", n_big, 20, 600)
-    dense = run_child("dense", n_dense, 20, 240)
+    ours = run_child("ours", n_big, 20, 300)
+    dense = run_child("dense", n_dense, 20, 200)
     lines += [f"## 3. Clustering speed and memory (synthetic 384-d unit embeddings, 20 clusters, each run in its own process)", "",
-              "| method | N | wall s | peak RSS growth MiB | ARI vs truth |", "|---|---|---|---|---|",
+              "| method | N | wall s | peak traced alloc MiB | peak RSS growth MiB | ARI vs truth |",
+              "|---|---|---|---|---|---|",
               f"| ours: 10k spectral sample (kNN graph, L_sym, eigsh) + kNN vote for the rest | {n_big} | "
-              f"{ours['seconds']:.1f} | {ours['peak_rss_mib']:.0f} | {ours['ari']:.3f} |",
+              f"{ours['seconds']:.1f} | {ours['traced_peak_mib']:.0f} | {ours['peak_rss_mib']:.0f} | {ours['ari']:.3f} |",
               f"| their code, dense kernel (pairwise N×N, eigsh 'SM', NMF) | {n_dense} | "
-              + (f"{dense['seconds']:.1f} | {dense['peak_rss_mib']:.0f} | {dense['ari']:.3f} |" if "timeout" not in dense
-                 else f"> {dense['timeout']} (killed) | n/a | n/a |"), ""]
+              + (f"{dense['seconds']:.1f} | {dense['traced_peak_mib']:.0f} | {dense['peak_rss_mib']:.0f} | {dense['ari']:.3f} |"
+                 if "timeout" not in dense else f"> {dense['timeout']} (killed) | n/a | n/a | n/a |"), "",
+              "Peak traced alloc: tracemalloc's peak during the clustering (numpy and Python; FAISS's C++ buffers are "
+              "not traced). Peak RSS growth: ru_maxrss after minus before the clustering (0 when the input's own "
+              "creation set the high-water mark)."]
     if "timeout" not in dense:
         lines.append(f"Ratio: ours clusters {n_big // n_dense}× the samples in {ours['seconds'] / dense['seconds']:.2f}× "
-                     f"the time and {ours['peak_rss_mib'] / max(dense['peak_rss_mib'], 1):.2f}× the memory of the dense code.")
+                     f"the time and {ours['traced_peak_mib'] / max(dense['traced_peak_mib'], 1):.3f}× the traced memory "
+                     f"of the dense code.")
     lines += ["", f"Whole benchmark: {time.perf_counter() - t_all:.0f} s."]
     out = ROOT / "bench" / "results" / "paser.md"
     out.write_text("\n".join(lines) + "\n")

@@ -5,8 +5,9 @@ The paper's code builds a dense N×N Gaussian kernel, takes ``eigsh(which='SM')`
 NMF. Here, following von Luxburg ("A Tutorial on Spectral Clustering", 2007, §4–§8) and Ng, Jordan &
 Weiss (2002):
 
-1. a symmetric kNN graph from FAISS (exact inner product on unit vectors), Gaussian weights
-   exp(−d²/2σ²) with σ² the median squared kNN distance (the paper's median heuristic, on kNN edges);
+1. a symmetric kNN graph from FAISS (exact inner product on unit vectors; identical vectors are one
+   node), Gaussian weights exp(−d²/2σ²) with σ² the median squared kNN distance (the paper's median
+   heuristic, on kNN edges), its components linked by their nearest representatives (Borůvka);
 2. the symmetric normalised Laplacian L = I − D^-½ W D^-½, whose smallest eigenpairs are the largest
    of D^-½ W D^-½ (``eigsh(which='LA')``, sparse, fast);
 3. K from the user, or the eigengap: the K in [min, max] with the largest μ_{K+1} − μ_K;
@@ -62,7 +63,51 @@ def knn_affinity(unit_vectors: np.ndarray, k: int):
     sigma_sq = sigma_sq if sigma_sq > 1e-12 else 1.0
     weights = np.exp(-sq_dist / (2.0 * sigma_sq))
     w = sparse.csr_matrix((weights, (rows, cols)), shape=(n, n))
-    return w.maximum(w.T).tocsr()
+    w = w.maximum(w.T).tocsr()
+    return link_components(unit_vectors, w, sigma_sq)
+
+
+def link_components(unit_vectors: np.ndarray, affinity, sigma_sq: float, max_rounds: int = 64):
+    """Make the kNN graph connected (Borůvka rounds): each component's representative (the member
+    closest to its mean) is linked to the nearest representative of another component, with the same
+    Gaussian weight. Without this, a graph of C > K components has a C-dimensional null space and K
+    eigenvectors pick K arbitrary components; with it, far components are joined by weak edges and the
+    eigengap still sees them apart."""
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    w = affinity.tolil()
+    for _ in range(max_rounds):
+        count, comp = connected_components(w.tocsr(), directed=False)
+        if count <= 1:
+            break
+        reps = np.empty(count, dtype=np.int64)
+        for c in range(count):
+            members = np.flatnonzero(comp == c)
+            centre = unit_vectors[members].mean(axis=0)
+            reps[c] = members[int(np.argmax(unit_vectors[members] @ centre))]
+        sims, idx = knn_search(unit_vectors[reps], unit_vectors[reps], min(2, count))
+        for c in range(count):
+            other = int(idx[c, 1]) if idx[c, 0] == c else int(idx[c, 0])
+            weight = float(np.exp(-max(0.0, 2.0 - 2.0 * float(unit_vectors[reps[c]] @ unit_vectors[reps[other]]))
+                                  / (2.0 * sigma_sq)))
+            weight = max(weight, 1e-12)
+            a, b = int(reps[c]), int(reps[other])
+            w[a, b] = max(w[a, b], weight)
+            w[b, a] = w[a, b]
+    return sparse.csr_matrix(w)
+
+
+def weight_by_multiplicity(affinity, multiplicity: np.ndarray):
+    """The graph of the collapsed duplicates: W'_ij = m_i·m_j·W_ij, plus a self-loop of m_i(m_i − 1)
+    (the clique of m_i identical rows at weight 1), so a node stands for all of its copies."""
+    from scipy import sparse
+
+    m = np.asarray(multiplicity, dtype=np.float64)
+    if np.all(m == 1):
+        return affinity
+    scale = sparse.diags(m)
+    return (scale @ affinity @ scale + sparse.diags(m * (m - 1.0))).tocsr()
 
 
 def normalized_adjacency(affinity):
@@ -142,16 +187,22 @@ def _first_occurrence_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def spectral_cluster(embeddings: np.ndarray, *, num_clusters: int | None, min_clusters: int = 2,
-                     max_clusters: int = 30, knn_neighbors: int = 10, kmeans_restarts: int = 10,
+                     max_clusters: int = 30, knn_neighbors: int = 20, kmeans_restarts: int = 10,
                      seed: int = 0) -> SpectralResult:
     """Cluster ``embeddings`` (n × d) as the module docstring says. n must be bounded by the caller."""
     from sklearn.cluster import KMeans
 
-    n = embeddings.shape[0]
+    if embeddings.shape[0] < 2:
+        return SpectralResult(np.zeros(embeddings.shape[0], dtype=np.int64), 1, np.zeros(0), "user")
+    # identical vectors (templated or repeated instructions) are one node: a clique of duplicates
+    # larger than k would otherwise be a component of its own
+    unit_all = normalize_rows(embeddings)
+    unit, inverse, multiplicity = np.unique(unit_all, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    n = unit.shape[0]
     if n < 2:
-        return SpectralResult(np.zeros(n, dtype=np.int64), 1, np.zeros(0), "user")
-    unit = normalize_rows(embeddings)
-    affinity = knn_affinity(unit, knn_neighbors)
+        return SpectralResult(np.zeros(len(unit_all), dtype=np.int64), 1, np.zeros(0), "user")
+    affinity = weight_by_multiplicity(knn_affinity(unit, knn_neighbors), multiplicity)
     wanted = num_clusters if num_clusters is not None else max_clusters + 1
     num_eigen = max(1, min(wanted, n - 1))
     mu, vecs = laplacian_spectrum(affinity, num_eigen, seed)
@@ -165,7 +216,7 @@ def spectral_cluster(embeddings: np.ndarray, *, num_clusters: int | None, min_cl
     spectral = vecs[:, :k]
     spectral = spectral / np.maximum(np.linalg.norm(spectral, axis=1, keepdims=True), 1e-12)
     km = KMeans(n_clusters=k, n_init=kmeans_restarts, random_state=seed).fit(spectral)
-    return SpectralResult(_first_occurrence_labels(km.labels_), k, mu, chosen_by)
+    return SpectralResult(_first_occurrence_labels(km.labels_[inverse]), k, mu, chosen_by)
 
 
 def assign_by_knn_vote(reference: np.ndarray, reference_labels: np.ndarray, queries: np.ndarray,
