@@ -55,7 +55,7 @@ def write_lake(root: Path, tables: int, rows: int, seed: int = 0) -> None:
         for i, (name, data) in enumerate(sorted(members.items())):
             if f * FAMILY + i >= tables:
                 break
-            path = root / f"{name}.parquet"
+            path = root / name / "part-0.parquet"  # one folder per table, as Spark writes them
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.table(data), path)
 

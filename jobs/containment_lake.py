@@ -250,6 +250,9 @@ def profile_delta(spark, path: Path, prof: TableProfile):
     physical = {f.name: (f.metadata.get("delta.columnMapping.physicalName", f.name) if mapping != "none" else f.name)
                 for f in schema.fields}
     prof.partition_columns = tuple(meta.get("partitionColumns") or ())
+    if mapping == "none" and not any(a.get("deletionVector") for a in adds.values()):
+        # The snapshot's data files, read directly as Parquet: no Delta state reconstruction job per table.
+        prof.data_files = sorted(str(path / _unquote(a["path"])) for a in adds.values())
     prof.size_bytes = sum(int(a.get("size") or 0) for a in adds.values())
     for a in adds.values():
         f = path / _unquote(a["path"])
@@ -480,7 +483,10 @@ class LakeTables(Mapping):
     def __getitem__(self, key: str):
         if key not in self._cache:
             fmt, where, schema, version = self._sources[key]
-            if fmt == "delta":
+            if fmt == "delta_files":
+                files, root = version
+                self._cache[key] = self._spark.read.schema(schema).option("basePath", root).parquet(*files)
+            elif fmt == "delta":
                 self._cache[key] = self._spark.read.format("delta").option("versionAsOf", version).load(where)
             elif fmt == "parquet":
                 self._cache[key] = self._spark.read.schema(schema).parquet(where)
@@ -565,7 +571,11 @@ def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: 
         prof, schema = profile_table(spark, root, path, fmt)
         profiles.append(prof)
         if schema is not None:
-            sources[prof.table_id] = (fmt, str(path), schema, prof.delta_version)
+            files = prof.data_files
+            if fmt == "delta" and files:
+                sources[prof.table_id] = ("delta_files", str(path), schema, (files, str(path)))
+            else:
+                sources[prof.table_id] = (fmt, str(path), schema, prof.delta_version)
     for name in sorted(set(catalog)):
         prof, schema = profile_catalog(spark, name)
         profiles.append(prof)

@@ -74,12 +74,10 @@ def cost_model(params: ContainmentParams, table_costs: Mapping[str, Mapping[str,
                      params.default_access_per_month, params.default_latency_limit_s, merged)
 
 
-def _recipes_frame(snapshot: LakeSnapshot, params: ContainmentParams, chosen: Mapping[str, str],
-                   edges: Sequence[Edge]) -> DataFrame:
+def _recipes_frame(snapshot: LakeSnapshot, params: ContainmentParams,
+                   found: Mapping[str, recipe_mod.Recipe]) -> DataFrame:
     spark = snapshot.spark
     profiles = {p.table_id: p for p in snapshot.profiles}
-    by_key = {e.key: e for e in edges}
-    found = recipe_mod.choose_recipes(chosen, by_key, profiles, snapshot.tables)
     sums = recipe_mod.checksums({t: snapshot.tables[t].select(*[F.col(recipe_mod.quote_identifier(c)) for c in r.columns])
                                  for t, r in found.items()})
     base = []
@@ -116,8 +114,15 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
     edges_df = spark.createDataFrame([e.row(params.semantics) for e in found.edges], EDGES_DDL)
     rows, solver = planning.plan(found.edges, profiles, cost_model(params, snapshot.table_costs),
                                  ilp_max_tables=params.ilp_max_tables, ilp_time_limit_s=params.ilp_time_limit_s)
-    # A recipe by row keys stores one key per distinct row: children above max_key_rows are kept.
-    plan_df = spark.createDataFrame([r.row() for r in rows], PLAN_DDL)
     chosen = {r.table_id: r.parent for r in rows if r.action == "delete"}
-    recipes_df = _recipes_frame(snapshot, params, chosen, found.edges)
+    recipes = recipe_mod.choose_recipes(chosen, {e.key: e for e in found.edges}, profiles, snapshot.tables)
+    # A recipe by row keys stores one key per distinct row: children above max_key_rows are kept.
+    for r in rows:
+        rec = recipes.get(r.table_id)
+        if rec is not None and rec.kind == "row_keys" and int(profiles[r.table_id].num_rows or 0) > params.max_key_rows:
+            del recipes[r.table_id]
+            r.action, r.parent, r.net_saving_per_month = "keep", None, 0.0
+            r.reason = f"kept: no filter reproduces it and it has more than max_key_rows={params.max_key_rows} rows"
+    plan_df = spark.createDataFrame([r.row() for r in rows], PLAN_DDL)
+    recipes_df = _recipes_frame(snapshot, params, recipes)
     return {"profile": profile_df, "edges": edges_df, "plan": plan_df, "recipes": recipes_df}

@@ -62,6 +62,8 @@ class TableProfile:
     partition_columns: tuple[str, ...] = ()
     stats_source: str = "none"        # delta_log | parquet_footer | aggregate | mixed
     columns: list[ColumnProfile] = field(default_factory=list)
+    # Delta: the snapshot's data files (read directly as Parquet); not part of the profile output
+    data_files: list[str] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -59,8 +59,18 @@ def project_cast(df: DataFrame, columns: Sequence[str], names: Sequence[str], ty
     return df.select(*[F.col(f"`{c}`").cast(t).alias(n) for c, n, t in zip(columns, names, types)])
 
 
-def compare_pairs(pairs: Sequence[tuple[DataFrame, DataFrame]]) -> list[PairCounts]:
-    """Except-all counts both ways for each (child, parent) pair of same-schema DataFrames, in one job."""
+def compare_pairs(pairs: Sequence[tuple[DataFrame, DataFrame]], batch_pairs: int = 40) -> list[PairCounts]:
+    """Except-all counts both ways for each (child, parent) pair of same-schema DataFrames.
+
+    ``batch_pairs`` pairs share one grouped job (bounding the size of the Spark plan).
+    """
+    out: list[PairCounts] = []
+    for start in range(0, len(pairs), batch_pairs):
+        out += _compare_batch(pairs[start:start + batch_pairs])
+    return out
+
+
+def _compare_batch(pairs: Sequence[tuple[DataFrame, DataFrame]]) -> list[PairCounts]:
     if not pairs:
         return []
     tagged = []
