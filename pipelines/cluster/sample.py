@@ -1,10 +1,11 @@
 """The bounded, seeded training sample of ``cluster`` (DESIGN: "k-means training works on a bounded sample").
 
-Every usable row (non-null, finite vector) gets a key ``xxhash64(id, seed) mod 2^32``; the sample is
-the ``max_train_samples`` rows with the smallest ``(key, id)``. The key depends only on the id and the
-seed, so the sample is the same whatever the partitioning or the order of rows. On a large table a
-pre-filter ``key < fraction x 2^32`` (fraction from the row count) keeps the sort small; only the
-sample (at most ``max_train_samples`` vectors) reaches the driver.
+Every usable row (non-null, finite vector) gets a key ``xxhash64(id, seed) mod 2^32``. On a table
+with more rows than the bound, the rows with ``key < bound / rows x 2^32`` are kept (a seeded
+Bernoulli sample of expected size <= the bound, with no sort in Spark); the driver orders what it
+receives by ``(key, id)`` and keeps at most ``max_rows``. The key depends only on the id and the seed,
+so the sample is the same whatever the partitioning or the order of rows. The driver receives the
+bound plus at most the binomial excess (a few standard deviations, ~sqrt(bound) rows) transiently.
 """
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from pipelines.core.errors import DataError
 from udfs.faiss_kmeans import list_column_to_matrix
 
 KEY_SPACE = 2 ** 32
-# head room above the exact fraction so a hash pre-filter almost never leaves fewer rows than the bound
-_FRACTION_SLACK = 1.2
 
 
 def sample_key(seed: int):
@@ -38,14 +37,15 @@ def training_sample(df: DataFrame, *, max_rows: int, seed: int, total_rows: int,
     """
     keyed = df.where(usable()).select("id", "vector", sample_key(seed).alias("_key"))
     if total_rows > max_rows:
-        fraction = min(1.0, _FRACTION_SLACK * max_rows / total_rows)
-        keyed = keyed.where(F.col("_key") < F.lit(int(fraction * KEY_SPACE)))
-    rows = keyed.orderBy("_key", "id").limit(int(max_rows)).select("vector").toArrow()
+        keyed = keyed.where(F.col("_key") < F.lit(int(max_rows / total_rows * KEY_SPACE)))
+    import pyarrow.compute as pc
+
+    table = keyed.toArrow()
+    order = pc.sort_indices(table, sort_keys=[("_key", "ascending"), ("id", "ascending")])
+    rows = table.take(order).slice(0, int(max_rows))
     column = rows.column("vector")
     if len(column) == 0:
         return np.zeros((0, 0), np.float32)
-    import pyarrow.compute as pc
-
     lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
     values, counts = np.unique(lengths, return_counts=True)
     # The dimension is the most common one in the sample (ties: the smaller); rows of another length
