@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from jobs import demo, registry, runner
 from pipelines.core import lakehouse as lh
 from pipelines.core import ledger
-from pipelines.core.config import param
+from pipelines.core.config import load_yaml, param
 from pipelines.core.contract import Column
 from pipelines.core.stage import InputSpec, Output, Stage
 from pipelines.core.tables import TableRef
@@ -123,11 +123,16 @@ def upstream_chain(entry: registry.StageEntry) -> list[registry.StageEntry]:
     return [e for e in registry.STAGES if e.name in needed]
 
 
-def demo_datasets(stage: Stage) -> list[str]:
+def demo_datasets(stage: Stage, entry: registry.StageEntry | None = None) -> list[str]:
+    """The demo datasets (``demo/<dataset>/...``) named by the stage's default inputs and its demo config."""
+    refs = [spec.default or "" for spec in stage.inputs.values()]
+    config = registry.config_path(entry) if entry is not None else None
+    if config is not None and config.is_file():
+        refs += [str(v) for v in (load_yaml(config).get("inputs") or {}).values()]
     found = []
-    for spec in stage.inputs.values():
-        parts = (spec.default or "").split("/")
-        if len(parts) > 2 and parts[0] == "demo" and parts[1] not in found:
+    for ref in refs:
+        parts = ref.split("/")
+        if len(parts) >= 2 and parts[0] == "demo" and parts[1] not in found:
             found.append(parts[1])
     return found
 
@@ -141,7 +146,7 @@ def demo_lake(spark, tmp_path_factory) -> str:
 def prepare(spark, root: str, entry: registry.StageEntry) -> None:
     for e in [*upstream_chain(entry), entry]:
         stage = registry.load_stage(e.name)
-        for dataset in demo_datasets(stage):
+        for dataset in demo_datasets(stage, e):
             demo.write_dataset(spark, root, dataset)
         if e is not entry:
             result = runner.run(spark, stage, registry.config_path(e), overrides=[NO_QUALITY], lakehouse_root=root)

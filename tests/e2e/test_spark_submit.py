@@ -172,6 +172,6 @@ def _demo_datasets(stage) -> list[str]:
     found = []
     for spec in stage.inputs.values():
         parts = (spec.default or "").split("/")
-        if len(parts) > 2 and parts[0] == "demo" and parts[1] not in found:
+        if len(parts) >= 2 and parts[0] == "demo" and parts[1] not in found:
             found.append(parts[1])
     return found
