@@ -96,7 +96,8 @@ def _rebuilt(spark, recipe: dict, *, check_parent_current: bool):
                                      "row_hash bigint, count bigint")
     out = rebuild(parent, recipe["columns"], recipe["parent_columns"], recipe["child_types"], recipe["kind"],
                   recipe["filter_predicate"], keys)
-    return out
+    # the child's own column order (recipes list columns in canonical order)
+    return out.select(*[F.col(quote_identifier(f.name)) for f in _child_schema(recipe).fields])
 
 
 def load_recipes(spark, plan_path: str, recipes_path: str | None) -> list[dict]:

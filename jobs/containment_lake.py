@@ -513,6 +513,8 @@ def profile_table(spark, root: Path, path: Path, fmt: str) -> tuple[TableProfile
             schema = profile_parquet(spark, path, prof)
         else:
             prof.fingerprint = lakehouse.input_fingerprint(spark, TableRef(path=str(path)))
+            prof.size_bytes = path.stat().st_size if path.is_file() else sum(
+                f.stat().st_size for f in path.rglob("*") if f.is_file())
             schema = profile_by_aggregate(spark, read_csv(spark, path), prof)
     except Exception as exc:  # any read failure: the table is reported, never a crash
         msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -83,7 +83,7 @@ def _recipes_frame(snapshot: LakeSnapshot, params: ContainmentParams,
     base = []
     for t, r in sorted(found.items()):
         child, parent = profiles[t], profiles[r.parent]
-        schema = recipe_mod.schema_json(snapshot.tables[t].select(*[F.col(recipe_mod.quote_identifier(c)) for c in r.columns]))
+        schema = recipe_mod.schema_json(snapshot.tables[t])  # the child's own column order
         base.append((t, child.path, child.format, child.fingerprint, child.delta_version, r.parent, parent.path,
                      parent.format, parent.delta_version, parent.fingerprint, list(r.columns), list(r.parent_columns),
                      list(r.child_types), [(c["column"], c["child_type"], c["parent_type"]) for c in r.casts],
