@@ -152,7 +152,7 @@ def cmd_stages(args) -> int:
         return 0
     stage = registry.load_stage(args.stage)
     print(f"{stage.name}: {stage.description}\n")
-    print(_table([(n, s.default or "(required)", ", ".join(f"{c.name}:{c.kind}" for c in s.columns))
+    print(_table([(n, s.default or ("(optional)" if s.optional else "(required)"), ", ".join(f"{c.name}:{c.kind}" for c in s.columns))
                   for n, s in stage.inputs.items()], ("input", "default", "columns")))
     print()
     print(_table([(o.name, f"{stage.name}/{o.name}", o.doc) for o in stage.outputs], ("output", "default", "what")))
