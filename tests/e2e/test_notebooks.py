@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs import demo, registry, runner
+from pipelines import demo_data
 from pipelines.core import lakehouse as lh
 from pipelines.core import ledger
 from pipelines.core.config import load_yaml, param
@@ -132,7 +133,8 @@ def demo_datasets(stage: Stage, entry: registry.StageEntry | None = None) -> lis
     found = []
     for ref in refs:
         parts = ref.split("/")
-        if len(parts) >= 2 and parts[0] == "demo" and parts[1] not in found:
+        # only datasets pipelines.demo_data generates; a stage builds its other demo inputs itself (a tiny model)
+        if len(parts) >= 2 and parts[0] == "demo" and parts[1] in demo_data.DATASETS and parts[1] not in found:
             found.append(parts[1])
     return found
 

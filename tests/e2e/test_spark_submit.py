@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from jobs import registry
+from pipelines import demo_data
 from pipelines.core import lakehouse as lh
 from pipelines.core import ledger
 from pipelines.core.tables import TableRef
@@ -172,6 +173,6 @@ def _demo_datasets(stage) -> list[str]:
     found = []
     for spec in stage.inputs.values():
         parts = (spec.default or "").split("/")
-        if len(parts) >= 2 and parts[0] == "demo" and parts[1] not in found:
+        if len(parts) >= 2 and parts[0] == "demo" and parts[1] in demo_data.DATASETS and parts[1] not in found:
             found.append(parts[1])
     return found
