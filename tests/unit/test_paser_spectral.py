@@ -50,3 +50,16 @@ def test_knn_vote_assigns_to_the_majority_cluster():
     assert list(assign_by_knn_vote(ref, labels, queries, 3)) == [0, 1]
     # 2 neighbours, one vote each: the larger similarity wins
     assert list(assign_by_knn_vote(ref[[0, 3]], np.array([0, 1]), np.array([[0.2, 1.0]], dtype=np.float32), 2)) == [1]
+
+
+def test_bounded_sample_then_knn_vote_recovers_every_blob():
+    # the stage's bounded path: spectral on a sample, the rest assigned by a vote over that sample
+    x, truth = _blobs(n_per=30, k=3, noise=0.05, seed=4)
+    picked = np.sort(np.random.default_rng(0).choice(len(x), size=45, replace=False))
+    assert min(np.bincount(truth[picked])) >= 5
+    result = spectral_cluster(x[picked], num_clusters=3, knn_neighbors=5)
+    labels = np.empty(len(x), dtype=np.int64)
+    labels[picked] = result.labels
+    rest = np.setdiff1d(np.arange(len(x)), picked)
+    labels[rest] = assign_by_knn_vote(x[picked], result.labels, x[rest], 5)
+    assert len(set(zip(truth, labels))) == 3 and len(set(labels)) == 3
