@@ -456,7 +456,9 @@ def _footer_stats(col: ColumnProfile, metas) -> bool:
 # ---- CSV and catalog: one aggregate pass -----------------------------------------------------------
 
 def read_csv(spark, path: Path, schema=None):
-    reader = spark.read.option("header", "true").option("mode", "PERMISSIVE")
+    # FAILFAST: a ragged or malformed row makes the table unreadable (reported and skipped) rather
+    # than silently padded with nulls, which would make containment answers about other data.
+    reader = spark.read.option("header", "true").option("mode", "FAILFAST")
     reader = reader.schema(schema) if schema is not None else reader.option("inferSchema", "true")
     return reader.csv(str(path))
 

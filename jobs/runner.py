@@ -298,6 +298,8 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
         if stage.metrics is not None:
             metrics.update(stage.metrics(spec.params, fresh))
         failures = _run_quality(spark, stage, spec, run_id, fresh, frames, metrics)
+        record.quality = ("off" if stage.expectations is None or not spec.quality.enabled
+                          else "passed" if not failures else f"failed ({len(failures)})")
         if failures and spec.quality.fail_on_error:
             raise QualityCheckError(f"{len(failures)} expectation(s) failed: " + "; ".join(failures[:3]))
         if stage.after_write is not None:
@@ -314,7 +316,6 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
         raise
     record.status, record.ended_at = "success", ledger.now()
     record.output_versions, record.metrics = written, metrics
-    record.quality = "passed" if not failures else f"failed ({len(failures)})"
     ledger.append(spark, spec.lakehouse, record)
     return RunResult(run_id, stage.name, "success", written, metrics, failures, seconds=time.time() - t0,
                      outputs={n: r.label for n, r in spec.outputs.items()})

@@ -36,6 +36,7 @@ import numpy as np
 
 from pipelines.core.errors import ConfigError, ModelLoadError, require
 from udfs.images import DEFAULT_MAX_PIXELS, decode_image, read_image_path
+from udfs.text import arrow_texts
 
 FAMILIES = ("open_clip", "sentence_transformers")
 MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
@@ -320,7 +321,8 @@ def embed_batches(spec: EncoderSpec, *, id_column: str, source_column: str, sour
         model_id = spec.model_id
         for rb in batches:
             ids = rb.column(rb.schema.get_field_index(id_column))
-            values = rb.column(rb.schema.get_field_index(source_column)).to_pylist()
+            values = (arrow_texts(rb, source_column) if source == "text"
+                      else rb.column(rb.schema.get_field_index(source_column)).to_pylist())
             # cap the rows decoded at once: an Arrow batch may hold thousands of large images
             step = max(batch_size * 4, 1)
             for start in range(0, len(values), step):

@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from udfs.text import content_length, nfc, normalize_for_hashing
+from udfs.text import arrow_texts, content_length, nfc, normalize_for_hashing
 
 MASK64 = (1 << 64) - 1
 POLY_BASE = 1099511628211  # the FNV-1 64-bit prime: odd, so it has an inverse mod 2^64
@@ -376,7 +376,7 @@ def signature_arrow_batches(batches: Iterable, *, text_column: str, num_perm: in
 
     used = num_bands * rows_per_band
     for batch in batches:
-        texts = batch.column(batch.schema.get_field_index(text_column)).to_pylist()
+        texts = arrow_texts(batch, text_column)
         prepared = [prepare(t, min_content_chars) for t in texts]
         keep = [i for i, (norm, _) in enumerate(prepared) if norm is not None]
         sigs = signatures([prepared[i][0] for i in keep], num_perm=num_perm, seed=seed,
@@ -401,7 +401,7 @@ def shingle_set_arrow_batches(batches: Iterable, *, text_column: str, ngram_size
     import pyarrow as pa
 
     for batch in batches:
-        texts = batch.column(batch.schema.get_field_index(text_column)).to_pylist()
+        texts = arrow_texts(batch, text_column)
         sets = [shingle_set(normalize_for_hashing(nfc(t)), ngram_size, unit) for t in texts]
         cols = [batch.column(i) for i in range(batch.num_columns) if batch.schema.field(i).name != text_column]
         names = [f.name for f in batch.schema if f.name != text_column]

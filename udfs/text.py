@@ -58,3 +58,17 @@ def word_ngrams(normalized: str, ngram_size: int) -> list[str]:
     if len(words) < ngram_size:
         return [" ".join(words)]
     return [" ".join(words[i:i + ngram_size]) for i in range(len(words) - ngram_size + 1)]
+
+
+def arrow_texts(batch, column: str) -> list:
+    """The strings of ``column``; invalid UTF-8 (Spark strings can hold any bytes, e.g. cast from
+    binary) is decoded with U+FFFD replacement characters instead of failing the task, so such a
+    document is still hashed on its valid text. The ``kept`` output keeps the original value."""
+    import pyarrow as pa
+
+    array = batch.column(batch.schema.get_field_index(column))
+    try:
+        return array.to_pylist()
+    except UnicodeDecodeError:
+        raw = array.cast(pa.binary()).to_pylist()
+        return [None if b is None else b.decode("utf-8", errors="replace") for b in raw]
