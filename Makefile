@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install -q -e ".[all,dev]"
 	touch $@
 
-$(JARS)/.complete: infra/maven/pom.xml $(VENV)/.installed
+$(JARS)/.complete: infra/maven/pom.xml | $(VENV)/.installed
 	rm -rf $(JARS)
 	infra/maven/install_jars.sh $(JARS) $(BIN)/python
 
