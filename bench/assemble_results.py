@@ -1,0 +1,37 @@
+"""Assemble bench/RESULTS.md from the per-stage figures in bench/results/*.md.
+
+    .venv/bin/python bench/assemble_results.py
+
+Each bench script writes (or its author records) its figures, with the command that produced
+them, in bench/results/<stage>.md; this page puts them in pipeline order under one header.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = ["containment", "minhash", "cluster", "reduction", "ct_reduce", "paser", "gpu"]
+HEADER = """# lakesieve benchmark results
+
+Every figure is a ratio against a peer measured in the same script (datasketch, raw FAISS, a brute-force
+baseline, imagehash, a dense-kernel implementation, random subsets), because these machines are shared and
+noisy. Each section gives the command that produced it. Unless a section says otherwise the figures were
+taken on the 2-core development machine **while seven engineers were building and testing at once (load
+average 25-40)**: absolute times there are inflated and ratios against Spark's fixed costs are pessimistic.
+Where a goal of the issue is not met, the section says so.
+
+Regenerate this page with `.venv/bin/python bench/assemble_results.py`.
+"""
+
+
+def main() -> None:
+    parts = [HEADER]
+    files = {p.stem: p for p in (HERE / "results").glob("*.md")}
+    for name in ORDER + sorted(set(files) - set(ORDER)):
+        if name in files:
+            parts.append(files[name].read_text().strip())
+    (HERE / "RESULTS.md").write_text("\n\n".join(parts) + "\n")
+
+
+if __name__ == "__main__":
+    main()
