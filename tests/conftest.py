@@ -8,7 +8,8 @@ import pytest
 os.environ.setdefault("LAKESIEVE_PROGRESS", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("LAKESIEVE_SHUFFLE_PARTITIONS", "4")
-os.environ.setdefault("LAKESIEVE_DRIVER_MEMORY", "1g")
+# 4g: the 50 MB-document test needs headroom in the one shared driver JVM after hundreds of tests
+os.environ.setdefault("LAKESIEVE_DRIVER_MEMORY", "4g")
 
 
 @pytest.fixture(scope="session")
