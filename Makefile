@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 JARS    := .jars
 export UV_LINK_MODE := copy
 
-.PHONY: setup demo test test-fast bench dist clean airflow-venv chromium
+.PHONY: setup demo test test-fast test-reliability bench dist clean airflow-venv chromium
 
 setup: $(VENV)/.installed $(JARS)/.complete
 
@@ -24,10 +24,14 @@ demo: setup
 	$(BIN)/lakesieve demo
 
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not kill"
+
+# The SIGKILL / concurrent-run suite: every stage killed and rerun on the full demo data (long).
+test-reliability: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m kill tests/reliability
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not kill"
 
 # `make dist`: the wheel (Databricks, pip) and dist/lakesieve.zip for `spark-submit --py-files` (docs/running.md).
 dist: $(VENV)/.installed

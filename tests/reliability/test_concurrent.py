@@ -12,7 +12,7 @@ from pipelines.core.tables import TableRef
 from tests.run_cli import cli, popen
 from tests.tables_equal import assert_tables_equal
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.kill]
 
 
 def _stage_name() -> str:

@@ -10,7 +10,7 @@ from pipelines.core.tables import TableRef
 from tests.run_cli import cli
 from tests.tables_equal import assert_tables_equal
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.kill]
 
 
 def _kill_points(stage) -> list[str]:
