@@ -50,12 +50,11 @@ TOY = Stage(
 
 @pytest.fixture()
 def toy_lake(spark, lakehouse):
-    df = spark.createDataFrame([(i, i % 7) for i in range(50)], "id long, value int")
-    lakehouse_ref = TableRef.parse("in/rows", lakehouse)
-    lakehouse.write_table(df, lakehouse_ref, "setup") if False else None
+    """A lakehouse root (the fixture shadows the module name here) holding one input table in/rows."""
     from pipelines.core.lakehouse import write_table
 
-    write_table(df, lakehouse_ref, "setup")
+    df = spark.createDataFrame([(i, i % 7) for i in range(50)], "id long, value int")
+    write_table(df, TableRef.parse("in/rows", lakehouse), "setup")
     return lakehouse
 
 
