@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_minhash.py --part speed     # signature kernel vs datasketch MinHash.bulk
     .venv/bin/python bench/bench_minhash.py --part quality   # P/R/F1 vs exact Jaccard on the designed corpus
-    .venv/bin/python bench/bench_minhash.py --part e2e       # Spark stage vs single-process datasketch MinHashLSH
+    .venv/bin/python bench/bench_minhash.py --part e2e       # Spark stage vs datasketch MinHashLSH and Spark ML MinHashLSH
     .venv/bin/python bench/bench_minhash.py --part scale     # 1x/2x/4x corpus: time and driver peak memory
 
 Each part prints a markdown section; ``--write`` appends it to bench/results/minhash.md.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -181,14 +180,54 @@ def _datasketch_pipeline(texts: dict, bands: tuple[int, int]) -> tuple[float, in
     return time.perf_counter() - t0, removed
 
 
-def _stage_once(base: int) -> dict:
-    """One stage run (Spark local) on a corpus of ``base`` documents per source; peak memories."""
+def bulk_corpus(n_docs: int, seed: int = 0, dup_rate: float = 0.15, substitution: float = 0.03):
+    """A corpus of ``n_docs`` documents built fast enough for scaling runs (numpy, no Jaccard search):
+    base documents of 150-400 random words from a 20k-word vocabulary in four sources, and a
+    ``dup_rate`` share of near copies of earlier documents (``substitution`` of their words replaced,
+    some in another source). Returns a pandas frame (id, source, text)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    vocab = np.array(["".join(rng.choice(letters, rng.integers(2, 10))) for _ in range(20000)])
+    sources = np.array(["web", "wiki", "code", "books"])
+    texts, words_of = [], []
+    for i in range(n_docs):
+        if i > 10 and rng.random() < dup_rate:
+            words = words_of[int(rng.integers(0, i))].copy()
+            swap = rng.random(len(words)) < substitution
+            words[swap] = rng.choice(vocab, int(swap.sum()))
+        else:
+            words = rng.choice(vocab, int(rng.integers(150, 400)))
+        words_of.append(words)
+        texts.append(" ".join(words))
+    return pd.DataFrame({"id": np.arange(n_docs, dtype=np.int64),
+                         "source": sources[rng.integers(0, 4, n_docs)], "text": texts})
+
+
+def _corpus_file(n_docs: int) -> Path:
+    """The bulk corpus of ``n_docs`` documents as a Parquet file (written once, then reused)."""
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"lakesieve-bench-minhash-{n_docs}.parquet"
+    if not path.exists():
+        bulk_corpus(n_docs).to_parquet(path, index=False)
+    return path
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ``ru_maxrss``: Linux carries that across
+    fork+exec, so a child would report its parent's peak (the corpus generator's)."""
+    with open("/proc/self/status") as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    return kb / 1024
+
+
+def _stage_once(n_docs: int) -> dict:
+    """One stage run (Spark local) on the bulk corpus read from Parquet; outputs computed; peak memories."""
     from pipelines.minhash.config import MinhashParams
     from pipelines.minhash.transform import dedup
 
     spark = _spark()
-    docs, _ = _corpus(0, base)
-    df = spark.createDataFrame(docs.frame, docs.schema).repartition(4).localCheckpoint(eager=True)
+    df = spark.read.parquet(str(_corpus_file(n_docs)))
     t0 = time.perf_counter()
     out = dedup(df, None, MinhashParams())
     counts = {n: getattr(out, n).count() for n in ("kept", "duplicates", "filtered", "index")}
@@ -196,38 +235,75 @@ def _stage_once(base: int) -> dict:
     jvm = spark._jvm.java.lang.management.ManagementFactory
     heap_peak = sum(p.getPeakUsage().getUsed() for p in jvm.getMemoryPoolMXBeans()
                     if str(p.getType()) == "Heap memory")
-    return {"documents": len(docs.frame), "seconds": seconds, "counts": counts,
-            "python_driver_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {"documents": n_docs, "seconds": seconds, "counts": counts,
+            "python_driver_peak_mb": _peak_rss_mb(),
             "jvm_heap_peak_mb": heap_peak / 2**20}
 
 
+def _spark_ml_once(n_docs: int) -> dict:
+    """The Spark peer: Spark ML's MinHashLSH on the same corpus and shingles (normalised char 13-grams,
+    built in Spark SQL, HashingTF to 2^24 binary features), 9 hash tables, ``approxSimilarityJoin`` at
+    Jaccard distance <= 0.2, pairs counted. It stops at candidate pairs (no components, no outputs),
+    so it does less than the stage. Spark ML amplifies by OR only (one hash per table), not 9x13 bands."""
+    from pyspark.ml.feature import HashingTF, MinHashLSH
+    from pyspark.sql import functions as F
+
+    spark = _spark()
+    df = spark.read.parquet(str(_corpus_file(n_docs)))
+    t0 = time.perf_counter()
+    norm = F.trim(F.regexp_replace(F.regexp_replace(F.lower("text"), r"[!-/:-@\[-`{-~]", ""), r"\s+", " "))
+    grams = F.expr("transform(sequence(0, greatest(length(t) - 13, 0)), i -> substring(t, i + 1, 13))")
+    shingled = df.select("id", norm.alias("t")).where(F.length(F.regexp_replace("t", " ", "")) >= 200) \
+        .select("id", grams.alias("grams"))
+    features = HashingTF(inputCol="grams", outputCol="features", numFeatures=1 << 24, binary=True) \
+        .transform(shingled).select("id", "features").cache()
+    model = MinHashLSH(inputCol="features", outputCol="hashes", numHashTables=9, seed=1).fit(features)
+    pairs = model.approxSimilarityJoin(features, features, 0.2, distCol="distance") \
+        .where(F.col("datasetA.id") < F.col("datasetB.id"))
+    n_pairs = pairs.count()
+    return {"documents": n_docs, "seconds": time.perf_counter() - t0, "pairs": n_pairs}
+
+
 def part_e2e(args) -> str:
-    docs, _ = _corpus(0, args.base)
-    texts = {int(i): t for i, t in zip(docs.frame.id, docs.frame.text) if isinstance(t, str) and K.prepare(t, 200)[1] is None}
-    peer_s, peer_removed = _datasketch_pipeline(texts, (9, 13))
-    stage = _run_child(args.base)
-    return "\n".join([
-        f"### End to end (SlimPajama recipe, {stage['documents']} documents)", "",
-        "| pipeline | seconds | duplicates removed |", "|---|---|---|",
-        f"| lakesieve minhash stage (Spark local[*], both cores; signatures, LSH, components, all outputs) | "
-        f"{stage['seconds']:.1f} | {stage['counts']['duplicates']} |",
-        f"| datasketch MinHash.bulk + MinHashLSH (9x13) + union-find, one process | {peer_s:.1f} | {peer_removed} |",
-        "", f"ratio stage / datasketch: {stage['seconds'] / peer_s:.2f}"])
+    import pandas as pd
+
+    frame = pd.read_parquet(_corpus_file(args.docs))
+    peers = set(args.peers.split(","))
+    stage = _run_child(args.docs)
+    mb = frame.text.str.len().sum() / 1e6
+    rows = [f"### End to end (SlimPajama recipe, {stage['documents']:,} documents, {mb:.0f} MB of text)", "",
+            "| pipeline | seconds | duplicates removed |", "|---|---|---|",
+            f"| lakesieve minhash stage (Spark local[*], both cores; signatures, LSH, components, all outputs) | "
+            f"{stage['seconds']:.1f} | {stage['counts']['duplicates']} |"]
+    ratios = []
+    if "datasketch" in peers:
+        texts = {int(i): t for i, t in zip(frame.id, frame.text) if K.prepare(t, 200)[1] is None}
+        peer_s, peer_removed = _datasketch_pipeline(texts, (9, 13))
+        rows.append(f"| datasketch MinHash.bulk + MinHashLSH (9x13) + union-find, one process | {peer_s:.1f} | "
+                    f"{peer_removed} |")
+        ratios.append(f"over datasketch {peer_s / stage['seconds']:.2f}x")
+    if "spark-ml" in peers:
+        ml = _run_child(args.docs, "--child-ml")
+        rows.append(f"| Spark ML MinHashLSH (9 one-hash tables), approxSimilarityJoin at Jaccard >= 0.8, same Spark; "
+                    f"stops at candidate pairs | {ml['seconds']:.1f} | ({ml['pairs']} pairs) |")
+        ratios.append(f"over Spark ML {ml['seconds'] / stage['seconds']:.2f}x")
+    return "\n".join(rows + ["", "speed-up of the stage: " + "; ".join(ratios)])
 
 
-def _run_child(base: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", str(base)]
+def _run_child(n_docs: int, flag: str = "--child") -> dict:
+    _corpus_file(n_docs)
+    cmd = [sys.executable, __file__, flag, str(n_docs)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def part_scale(args) -> str:
-    rows = ["### Scaling (SlimPajama recipe; each size in a fresh process)", "",
-            "| corpus | documents | stage seconds | seconds per 1k documents | Python driver peak RSS MB | "
+    rows = ["### Scaling (SlimPajama recipe, bulk corpus; each size in a fresh process)", "",
+            "| corpus | documents | stage seconds | seconds per 10k documents | Python driver peak RSS MB | "
             "JVM heap peak MB |", "|---|---|---|---|---|---|"]
     for factor in (1, 2, 4):
-        r = _run_child(args.base * factor)
-        rows.append(f"| {factor}x | {r['documents']} | {r['seconds']:.1f} | {1000 * r['seconds'] / r['documents']:.1f} | "
+        r = _run_child(args.docs * factor)
+        rows.append(f"| {factor}x | {r['documents']:,} | {r['seconds']:.1f} | {1e4 * r['seconds'] / r['documents']:.1f} | "
                     f"{r['python_driver_peak_mb']:.0f} | {r['jvm_heap_peak_mb']:.0f} |")
     return "\n".join(rows)
 
@@ -235,13 +311,15 @@ def part_scale(args) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", choices=["speed", "quality", "e2e", "scale"])
-    parser.add_argument("--docs", type=int, default=2000, help="documents for the speed part")
-    parser.add_argument("--base", type=int, default=60, help="base documents per source (quality, e2e, scale)")
+    parser.add_argument("--docs", type=int, default=2000, help="documents (speed, e2e; the 1x size of scale)")
+    parser.add_argument("--base", type=int, default=60, help="base documents per source of the designed corpus (quality)")
     parser.add_argument("--write", action="store_true", help="append the section to bench/results/minhash.md")
+    parser.add_argument("--peers", default="datasketch,spark-ml", help="e2e peers: datasketch, spark-ml")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-ml", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child is not None:
-        print(json.dumps(_stage_once(args.child)))
+    if args.child is not None or args.child_ml is not None:
+        print(json.dumps(_stage_once(args.child) if args.child is not None else _spark_ml_once(args.child_ml)))
         return 0
     text = {"speed": part_speed, "quality": part_quality, "e2e": part_e2e, "scale": part_scale}[args.part](args)
     cmd = "python bench/bench_minhash.py " + " ".join(a for a in sys.argv[1:] if a != "--write")
