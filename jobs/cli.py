@@ -145,8 +145,10 @@ def cmd_stages(args) -> int:
     if not args.stage:
         rows = []
         for e in registry.STAGES:
-            ok = registry.is_available(e)
-            desc = registry.load_stage(e.name).description if ok else "(not built yet)"
+            try:
+                desc = registry.load_stage(e.name).description if registry.is_available(e) else "(not built yet)"
+            except LakesieveError as exc:  # one broken stage must not hide the others
+                desc = f"(cannot load: {exc.one_line()})"
             rows.append((e.name, ",".join(e.upstream) or "-", e.schedule, desc))
         print(_table(rows, ("stage", "after", "schedule", "what it does")))
         return 0
@@ -161,7 +163,10 @@ def cmd_stages(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``lakesieve`` parser. Stage modules are imported only for the command being run: a stage's
+    extra commands (``StageEntry.commands``) get their real sub-parser when ``argv`` asks for them and a
+    placeholder otherwise, so one stage that cannot load breaks only its own commands."""
     parser = argparse.ArgumentParser(
         prog="lakesieve",
         description="Find and remove redundancy in a lakehouse with Spark + Delta Lake. "
@@ -208,17 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     from jobs import registry
 
+    requested = next((a for a in argv or () if not a.startswith("-")), None)
     for e in registry.available():
-        stage = registry.load_stage(e.name)
-        if stage.register_commands is not None:
-            stage.register_commands(sub)
+        for command in e.commands:
+            if command == requested:
+                stage = registry.load_stage(e.name)
+                if stage.register_commands is not None:
+                    stage.register_commands(sub)
+            else:
+                sub.add_parser(command, help=f"{e.name} commands (see `lakesieve {command} -h`)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        parser = build_parser()
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        argv = list(sys.argv[1:] if argv is None else argv)
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from pipelines.core.errors import ConfigError
+from pipelines.core.errors import ConfigError, MissingDependencyError
 
 
 @dataclass(frozen=True)
@@ -18,10 +18,11 @@ class StageEntry:
     upstream: tuple[str, ...] = ()  # stages whose outputs this one reads
     schedule: str = "daily"         # "weekly", "daily" or "on_demand" (Airflow)
     demo_config: str | None = None  # jobs/configs/<file> used by `lakesieve demo`
+    commands: tuple[str, ...] = ()  # extra top-level CLI commands its Stage.register_commands adds
 
 
 STAGES: tuple[StageEntry, ...] = (
-    StageEntry("containment", "jobs.containment", (), "weekly", "containment.yaml"),
+    StageEntry("containment", "jobs.containment", (), "weekly", "containment.yaml", ("containment",)),
     StageEntry("minhash", "jobs.minhash", (), "daily", "minhash.yaml"),
     StageEntry("embed", "jobs.embed", ("minhash",), "daily", "embed.yaml"),
     StageEntry("cluster", "jobs.cluster", ("embed",), "daily", "cluster.yaml"),
@@ -54,7 +55,13 @@ def load_stage(name: str):
     e = entry(name)
     if not is_available(e):
         raise ConfigError(f"stage '{name}' is not built in this version of lakesieve")
-    return importlib.import_module(e.module).STAGE
+    try:
+        module = importlib.import_module(e.module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"stage '{name}' cannot be loaded: {e.module} needs {exc.name or 'a module'} ({exc}); "
+            "`make setup` installs every extra") from exc
+    return module.STAGE
 
 
 def config_path(e: StageEntry):

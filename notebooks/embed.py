@@ -17,29 +17,17 @@
 # COMMAND ----------
 
 from jobs import embed as stage_job
-from jobs import registry, runner
-from pipelines.core import lakehouse
+from jobs import notebook
 
 STAGE = stage_job.STAGE
 
 # COMMAND ----------
 
-dbutils.widgets.text("config", "", "config YAML (empty: the demo config)")
-dbutils.widgets.text("lakehouse", "/Volumes/main/lakesieve/lakehouse", "lakehouse root")
-dbutils.widgets.text("overrides", "", "overrides: key=value; key=value")
-dbutils.widgets.dropdown("force", "false", ["false", "true"], "rerun even if the ledger has this run")
-
-config = dbutils.widgets.get("config") or str(registry.config_path(registry.entry(STAGE.name)))
-lakehouse_root = dbutils.widgets.get("lakehouse")
-overrides = [item.strip() for item in dbutils.widgets.get("overrides").split(";") if item.strip()]
-force = dbutils.widgets.get("force") == "true"
+args = notebook.widgets(dbutils, STAGE)
 
 # COMMAND ----------
 
-result = stage_job.run(spark, config, overrides=overrides, lakehouse_root=lakehouse_root, force=force)
-print(f"{result.stage}: {result.status} (run {result.run_id}, {result.seconds:.1f}s)")
-for name, value in sorted(result.metrics.items()):
-    print(f"  {name} = {value}")
+result = notebook.run(spark, stage_job, args)
 
 # COMMAND ----------
 
@@ -49,8 +37,4 @@ for name, value in sorted(result.metrics.items()):
 
 # COMMAND ----------
 
-spec = runner.build_spec(STAGE, config, overrides=overrides, lakehouse_root=lakehouse_root)
-for output in STAGE.outputs:
-    ref, version = spec.outputs[output.name], result.output_versions[output.name]
-    print(f"{output.name}: {ref.label} v{version}  {output.doc}")
-    display(lakehouse.read_version(spark, ref, version))
+outputs = notebook.display_outputs(spark, STAGE, args, result, display)

@@ -20,38 +20,26 @@
 
 from jobs import paser as stage_job
 from jobs import paser_score as score_job
-from jobs import registry, runner
-from pipelines.core import lakehouse
+from jobs import notebook, registry
 
 STAGE = stage_job.STAGE
 
 # COMMAND ----------
 
-dbutils.widgets.text("config", "", "paser config YAML (empty: the demo config)")
+args = notebook.widgets(dbutils, STAGE)
 dbutils.widgets.text("score_config", "", "paser-score config YAML (empty: the demo config)")
-dbutils.widgets.text("lakehouse", "/Volumes/main/lakesieve/lakehouse", "lakehouse root")
-dbutils.widgets.text("overrides", "", "paser overrides: key=value; key=value")
 dbutils.widgets.text("score_overrides", "", "paser-score overrides: key=value; key=value")
 dbutils.widgets.dropdown("run_score", "true", ["false", "true"], "run paser-score first")
-dbutils.widgets.dropdown("force", "false", ["false", "true"], "rerun even if the ledger has this run")
-
-config = dbutils.widgets.get("config") or str(registry.config_path(registry.entry("paser")))
-score_config = dbutils.widgets.get("score_config") or str(registry.config_path(registry.entry("paser-score")))
-lakehouse_root = dbutils.widgets.get("lakehouse")
-overrides = [item.strip() for item in dbutils.widgets.get("overrides").split(";") if item.strip()]
-score_overrides = [item.strip() for item in dbutils.widgets.get("score_overrides").split(";") if item.strip()]
-force = dbutils.widgets.get("force") == "true"
+score_args = notebook.NotebookArgs(
+    config=dbutils.widgets.get("score_config") or str(registry.config_path(registry.entry(score_job.STAGE.name))),
+    lakehouse_root=args.lakehouse_root, force=args.force,
+    overrides=notebook.parse_overrides(dbutils.widgets.get("score_overrides")))
 
 # COMMAND ----------
 
 if dbutils.widgets.get("run_score") == "true":
-    scored = score_job.run(spark, score_config, overrides=score_overrides, lakehouse_root=lakehouse_root, force=force)
-    print(f"{scored.stage}: {scored.status} (run {scored.run_id}, {scored.seconds:.1f}s)")
-
-result = stage_job.run(spark, config, overrides=overrides, lakehouse_root=lakehouse_root, force=force)
-print(f"{result.stage}: {result.status} (run {result.run_id}, {result.seconds:.1f}s)")
-for name, value in sorted(result.metrics.items()):
-    print(f"  {name} = {value}")
+    scored = notebook.run(spark, score_job, score_args)
+result = notebook.run(spark, stage_job, args)
 
 # COMMAND ----------
 
@@ -61,8 +49,4 @@ for name, value in sorted(result.metrics.items()):
 
 # COMMAND ----------
 
-spec = runner.build_spec(STAGE, config, overrides=overrides, lakehouse_root=lakehouse_root)
-for output in STAGE.outputs:
-    ref, version = spec.outputs[output.name], result.output_versions[output.name]
-    print(f"{output.name}: {ref.label} v{version}  {output.doc}")
-    display(lakehouse.read_version(spark, ref, version))
+outputs = notebook.display_outputs(spark, STAGE, args, result, display)

@@ -26,3 +26,31 @@ def test_unknown_stage_is_one_line_and_exit_2():
 def test_runs_on_an_empty_lakehouse(tmp_path):
     out = cli("runs", "--lakehouse", str(tmp_path))
     assert out.returncode == 0 and "no runs recorded" in out.stdout
+
+
+def test_a_stage_that_cannot_load_breaks_only_its_own_commands(monkeypatch, capsys):
+    """A missing package of one stage (here: containment's) leaves the parser, `stages` and the other
+    stages' commands working; the broken stage's own commands fail with one line naming the module."""
+    import importlib
+
+    from jobs import cli, registry
+
+    real_import = importlib.import_module
+
+    def import_module(name, *args):
+        if name == "jobs.containment":
+            raise ImportError("No module named 'no_such_package'", name="no_such_package")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(registry.importlib, "import_module", import_module)
+    args = cli.build_parser(["run", "minhash"]).parse_args(["run", "minhash", "--set", "scope=local"])
+    assert (args.command, args.stage, args.set) == ("run", "minhash", ["scope=local"])
+    assert cli.main(["stages"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert "cannot load" in listed["containment"] and "no_such_package" in listed["containment"]
+    assert "MinHash" in listed["minhash"] or "near-duplicate" in listed["minhash"]
+    for argv in (["containment", "apply"], ["run", "containment"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("lakesieve: MissingDependencyError: stage 'containment' cannot be loaded"), err
+        assert "jobs.containment" in err and "no_such_package" in err and len(err.splitlines()) == 1
