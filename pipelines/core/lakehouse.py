@@ -138,7 +138,12 @@ def _is_conflict(exc: Exception) -> bool:
 
 
 def write_table(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] = (), mode: str = "overwrite") -> int:
-    """Write ``df`` as one Delta commit tagged with ``run_id``; return the committed version."""
+    """Write ``df`` as one Delta commit tagged with ``run_id``; return the committed version.
+
+    Every write commits, even one that changes nothing (an empty table overwritten with no rows):
+    Delta skips recording such commits by default, which would leave the run without a version
+    of its own to record and roll back to."""
+    df.sparkSession.conf.set("spark.databricks.delta.skipRecordingEmptyCommits", "false")
     writer = (df.write.format("delta").mode(mode)
               .option("userMetadata", run_id))
     if mode == "overwrite":

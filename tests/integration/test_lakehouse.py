@@ -24,6 +24,19 @@ def test_delta_write_returns_versions_and_tags_run_id(spark, tmp_path):
     assert lakehouse.read_table(spark, ref).count() == 2
 
 
+def test_an_empty_overwrite_of_an_empty_table_still_commits_for_its_run(spark, tmp_path):
+    """Delta skips 'empty' commits by default; a rerun whose output has no rows (a stage's `rejected`)
+    must still get a version carrying its run id (found by SIGKILL-and-rerun of embed)."""
+    spark.conf.unset("spark.databricks.delta.skipRecordingEmptyCommits")
+    ref = TableRef(path=str(tmp_path / "empty"))
+    empty = spark.createDataFrame([], "id long, reason string")
+    assert lakehouse.write_table(empty, ref, "run-1") == 0
+    assert lakehouse.write_table(empty, ref, "run-2") == 1
+    assert lakehouse.write_table(empty, ref, "run-3") == 2
+    history = lakehouse.delta_table(spark, ref).history().select("version", "userMetadata").collect()
+    assert sorted((r["version"], r["userMetadata"]) for r in history) == [(0, "run-1"), (1, "run-2"), (2, "run-3")]
+
+
 def test_parquet_and_csv_are_read_and_missing_paths_named(spark, tmp_path):
     df = spark.createDataFrame([(1, 2.5), (2, 3.5)], "id int, x double")
     df.write.parquet(str(tmp_path / "pq"))
