@@ -176,6 +176,19 @@ def list_column_to_matrix(column, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return mat, ok
 
 
+def task_cpus() -> int | None:
+    """The CPUs Spark gives the running task (``spark.task.cpus``), or None outside a Spark task.
+
+    FAISS's OpenMP pool defaults to every core of the machine; with one Python worker per core that
+    oversubscribes the CPUs, so a task uses only the CPUs Spark scheduled it on."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:
+        return None
+    ctx = TaskContext.get()
+    return ctx.cpus() if ctx is not None else None
+
+
 def assign_batches(centroids: np.ndarray, *, id_column: str, vector_column: str, spherical: bool,
                    gpu: bool):
     """A ``mapInArrow`` function: (id, vector) batches -> (id, cluster, distance, reason)."""
@@ -185,6 +198,10 @@ def assign_batches(centroids: np.ndarray, *, id_column: str, vector_column: str,
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
         import pyarrow.compute as pc
+
+        cpus = task_cpus()
+        if cpus and not gpu:
+            faiss_module().omp_set_num_threads(cpus)
 
         for rb in batches:
             n = rb.num_rows

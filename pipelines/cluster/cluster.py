@@ -75,9 +75,14 @@ def centroid_table(spark, centroids: np.ndarray, assigned: DataFrame) -> DataFra
         T.StructField("cluster", T.IntegerType(), False),
         T.StructField("vector", T.ArrayType(T.FloatType(), False), False),
     ])
-    rows = [(i, [float(x) for x in centroids[i]]) for i in range(centroids.shape[0])]
+    import pyarrow as pa
+
+    k, d = centroids.shape
+    flat = pa.array(np.ascontiguousarray(centroids, dtype=np.float32).reshape(-1))
+    table = pa.table({"cluster": pa.array(np.arange(k, dtype=np.int32)),
+                      "vector": pa.FixedSizeListArray.from_arrays(flat, d).cast(pa.list_(pa.float32()))})
     sizes = assigned.groupBy("cluster").agg(F.count(F.lit(1)).alias("size"))
-    return (spark.createDataFrame(rows, schema).join(sizes, "cluster", "left")
+    return (spark.createDataFrame(table, schema).join(sizes, "cluster", "left")
             .select("cluster", "vector", F.coalesce(F.col("size"), F.lit(0)).cast("long").alias("size")))
 
 

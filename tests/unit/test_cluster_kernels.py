@@ -87,3 +87,13 @@ def test_train_checks_name_the_config_key():
         train(x, ClusterParams(num_clusters=7))
     with pytest.raises(DataError, match="no usable vectors"):
         train(np.zeros((5, 4), np.float32), ClusterParams(num_clusters=2, spherical=True))
+
+
+def test_usable_mask_checks_every_element_on_the_flat_values():
+    from pipelines.cluster.sample import usable_mask
+
+    column = pa.array([[1.0, 2.0], None, [], [1.0, None], [float("nan"), 1.0], [1.0, float("-inf")], [3.0],
+                       [0.0, 0.0]], pa.list_(pa.float32()))
+    assert usable_mask(column).tolist() == [True, False, False, False, False, False, True, True]
+    assert usable_mask(pa.array([], pa.list_(pa.float32()))).tolist() == []
+    assert usable_mask(pa.array([None, None], pa.list_(pa.float32()))).tolist() == [False, False]
