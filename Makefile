@@ -23,10 +23,11 @@ $(JARS)/.complete: infra/maven/pom.xml | $(VENV)/.installed
 demo: setup
 	$(BIN)/lakesieve demo
 
+# Everything, the SIGKILL / concurrent-run suite included (about 40 minutes on 2 cores).
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not kill"
+	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-# The SIGKILL / concurrent-run suite: every stage killed and rerun on the full demo data (long).
+# The SIGKILL / concurrent-run suite alone: every stage killed and rerun on the full demo data (~20 min).
 test-reliability: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m kill tests/reliability
 

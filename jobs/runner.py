@@ -185,7 +185,8 @@ def fault_point(name: str) -> None:
 
     Points: ``transform`` (before the transformation), ``write:<output>`` (before that output's
     commit, i.e. after the previous outputs were committed) and ``quality``. ``LAKESIEVE_PAUSE``
-    (``<point>:<seconds>``) sleeps there instead, to hold a run open while another starts.
+    (``<point>:<seconds>``) sleeps there instead, to hold a run open while another starts; it ends early
+    once the file named by ``LAKESIEVE_PAUSE_UNTIL`` exists.
     """
     if os.environ.get("LAKESIEVE_FAULT") == name:
         import signal
@@ -193,7 +194,10 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     pause = os.environ.get("LAKESIEVE_PAUSE", "")  # "<point>:<seconds>": hold a run there (concurrency tests)
     if pause.rpartition(":")[0] == name:
-        time.sleep(float(pause.rpartition(":")[2]))
+        deadline = time.time() + float(pause.rpartition(":")[2])
+        release = os.environ.get("LAKESIEVE_PAUSE_UNTIL")  # a file whose creation ends the pause early
+        while time.time() < deadline and not (release and os.path.exists(release)):
+            time.sleep(0.2)
 
 
 def _refuse_if_concurrent(spark, spec: RunSpec, record: ledger.RunRecord) -> None:

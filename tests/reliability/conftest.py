@@ -5,6 +5,7 @@ import pytest
 
 from jobs import registry
 
+
 @pytest.fixture(scope="session")
 def demo_root(spark, tmp_path_factory):
     from jobs import demo
@@ -14,14 +15,27 @@ def demo_root(spark, tmp_path_factory):
     return root
 
 
+class BaselineRuns(dict):
+    """``baseline_runs[stage]``: that stage's uninterrupted run on the demo data, run on first use
+    (its upstream stages first), so a test pays only for the stages it needs."""
+
+    def __init__(self, spark, root: str):
+        super().__init__()
+        self._spark, self._root = spark, root
+
+    def __missing__(self, name: str):
+        from jobs import runner
+
+        e = registry.entry(name)
+        for upstream in e.upstream:
+            self[upstream]
+        stage = registry.load_stage(name)
+        self[name] = runner.run(self._spark, stage, registry.config_path(e), lakehouse_root=self._root,
+                                overrides=["quality.enabled=false"])
+        return self[name]
+
+
 @pytest.fixture(scope="session")
 def baseline_runs(spark, demo_root):
-    """Every available stage run once in registry order on the demo data (the uninterrupted reference)."""
-    from jobs import runner
-
-    results = {}
-    for e in registry.available():
-        stage = registry.load_stage(e.name)
-        results[e.name] = runner.run(spark, stage, registry.config_path(e), lakehouse_root=demo_root,
-                                     overrides=["quality.enabled=false"])
-    return results
+    """Every available stage's uninterrupted reference run (lazily, see :class:`BaselineRuns`)."""
+    return BaselineRuns(spark, demo_root)

@@ -22,12 +22,14 @@ def _stage_name() -> str:
     return "minhash" if "minhash" in names else names[0]
 
 
-def test_second_concurrent_run_refuses_and_tables_stay_consistent(spark, demo_root, baseline_runs):
+def test_second_concurrent_run_refuses_and_tables_stay_consistent(spark, demo_root, baseline_runs, tmp_path):
     name = _stage_name()
     config = str(registry.config_path(registry.entry(name)))
     args = ("run", name, "--config", config, "--lakehouse", demo_root, "--force", "--set", "quality.enabled=false")
     running_before = {r["run_id"] for r in ledger.latest_states(spark, demo_root).collect()}
-    first = popen(*args, env={"LAKESIEVE_PAUSE": "transform:25"})
+    # the first run holds before its transformation until the second has finished (at most 10 minutes)
+    release = tmp_path / "release-first-run"
+    first = popen(*args, env={"LAKESIEVE_PAUSE": "transform:600", "LAKESIEVE_PAUSE_UNTIL": str(release)})
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -40,11 +42,13 @@ def test_second_concurrent_run_refuses_and_tables_stay_consistent(spark, demo_ro
             pytest.fail("the first run never started")
         second = cli(*args)
     finally:
+        release.touch()
         out, err = first.communicate(timeout=900)
     assert first.returncode == 0, err[-2000:]
     assert second.returncode == 2
-    assert "ConcurrentRunError" in second.stderr and "already writing" in second.stderr
-    assert len(second.stderr.strip().splitlines()) == 1
+    ours = [line for line in second.stderr.splitlines() if line.startswith("lakesieve:")]  # not Spark's log
+    assert len(ours) == 1 and ours[0] == second.stderr.strip().splitlines()[-1], second.stderr[-2000:]
+    assert ours[0].startswith("lakesieve: ConcurrentRunError: run ") and "already writing" in ours[0], ours
     states = [r for r in ledger.latest_states(spark, demo_root).collect() if r["stage"] == name]
     assert not [r for r in states if r["status"] == "running"]
     baseline = baseline_runs[name]
