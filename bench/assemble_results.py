@@ -15,10 +15,11 @@ HEADER = """# lakesieve benchmark results
 
 Every figure is a ratio against a peer measured in the same script (datasketch, raw FAISS, a brute-force
 baseline, imagehash, a dense-kernel implementation, random subsets), because these machines are shared and
-noisy. Each section gives the command that produced it. Unless a section says otherwise the figures were
-taken on the 2-core development machine **while seven engineers were building and testing at once (load
-average 25-40)**: absolute times there are inflated and ratios against Spark's fixed costs are pessimistic.
-Where a goal of the issue is not met, the section says so.
+noisy. Each section gives the command that produced it and the machine's load when it ran. The minhash,
+containment, cluster and ct-reduce figures were re-taken on 2026-11-27 on the 2-core development machine
+while it was otherwise idle (load average 1-3); sections that still say "load average 25-40" were taken
+while seven engineers were building and testing at once: absolute times there are inflated and ratios
+against Spark's fixed costs are pessimistic. Where a goal of the issue is not met, the section says so.
 
 Regenerate this page with `.venv/bin/python bench/assemble_results.py`.
 """
