@@ -47,7 +47,7 @@ def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, s
         ctx.add_data_docs_site(site_name="lakesieve", site_config={
             "class_name": "SiteBuilder",
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(Path(docs_dir).absolute())},
         })
     source = ctx.data_sources.add_spark(f"lakesieve_{stage}")
     for table, (df, expectations) in suites.items():

@@ -62,6 +62,19 @@ def _run(spark, root, **params):
     return runner.run(spark, TOY, {"params": params}, lakehouse_root=root)
 
 
+def test_a_relative_lakehouse_gets_its_data_docs(spark, tmp_path):
+    """`lakesieve demo` uses the relative root ./lakehouse; GX needs an absolute Data Docs folder."""
+    import os
+
+    spark.createDataFrame([(i, i % 7) for i in range(20)], "id long, value int") \
+        .write.format("delta").save(str(tmp_path / "rel" / "in" / "rows"))
+    relative = os.path.relpath(tmp_path / "rel")  # relative to the working directory (Python's and the JVM's)
+    assert not os.path.isabs(relative)
+    result = _run(spark, relative, min_value=3)
+    assert result.status == "success" and not result.quality_failures
+    assert (tmp_path / "rel" / "_lakesieve" / "data_docs" / "index.html").is_file()
+
+
 def test_run_writes_versioned_outputs_with_run_id_and_ledger_row(spark, toy_lake):
     result = _run(spark, toy_lake, min_value=3)
     assert result.status == "success"
