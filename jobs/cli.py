@@ -32,9 +32,12 @@ def _table(rows: list[Sequence[object]], headers: Sequence[str]) -> str:
     return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
 
 
-def print_summary(result, out=sys.stdout) -> None:
-    """The short table a run ends with."""
+def print_summary(result, out=None) -> None:
+    """The short table a run ends with, to ``out`` (default: the current ``sys.stdout``, looked up at
+    call time so a replaced stdout, as in a notebook or under pytest, is honoured)."""
     from jobs.runner import RunResult
+
+    out = out if out is not None else sys.stdout
 
     assert isinstance(result, RunResult)
     head = f"{result.stage}: {result.status} (run {result.run_id}, {result.seconds:.1f}s)"

@@ -55,12 +55,12 @@ def parse_overrides(text: str) -> list[str]:
 
 
 def run(spark, stage_job: ModuleType, args: NotebookArgs) -> runner.RunResult:
-    """Run the stage through its job module (``jobs.<module>.run``) and print its status and metrics."""
+    """Run the stage through its job module (``jobs.<module>.run``) and print the CLI's run summary."""
+    from jobs.cli import print_summary
+
     result = stage_job.run(spark, args.config, overrides=args.overrides, lakehouse_root=args.lakehouse_root,
                            force=args.force)
-    print(f"{result.stage}: {result.status} (run {result.run_id}, {result.seconds:.1f}s)")
-    for name, value in sorted(result.metrics.items()):
-        print(f"  {name} = {value}")
+    print_summary(result)
     return result
 
 

@@ -48,7 +48,7 @@ def test_a_stage_that_cannot_load_breaks_only_its_own_commands(monkeypatch, caps
     assert cli.main(["stages"]) == 0
     listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
     assert "cannot load" in listed["containment"] and "no_such_package" in listed["containment"]
-    assert "MinHash" in listed["minhash"] or "near-duplicate" in listed["minhash"]
+    assert registry.load_stage("minhash").description in listed["minhash"]
     for argv in (["containment", "apply"], ["run", "containment"]):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip()
