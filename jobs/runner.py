@@ -164,10 +164,11 @@ def _rollback(spark, outputs: Mapping[str, TableRef], previous: Mapping[str, int
     return restored
 
 
-def recover_unfinished(spark, stage: Stage, root: str) -> list[str]:
-    """Roll back runs of ``stage`` that were killed (their process is gone) and mark them ``aborted``."""
+def recover_unfinished(spark, stage: Stage, root: str, runs: list | None = None) -> list[str]:
+    """Roll back runs of ``stage`` that were killed (their process is gone) and mark them ``aborted``.
+    ``runs``: the stage's :func:`ledger.stage_runs`, when already read."""
     recovered = []
-    for rec in ledger.unfinished(spark, root, stage.name):
+    for rec in ledger.unfinished(spark, root, stage.name, runs):
         if _pid_alive(rec.host_pid):
             continue
         outputs = {k: TableRef.parse(v) for k, v in json.loads(rec.config_json).get("outputs", {}).items()}
@@ -243,13 +244,8 @@ def load_inputs(spark, stage: Stage, spec: RunSpec) -> tuple[dict, dict]:
     return frames, prints
 
 
-def _row_counts(spark, spec: RunSpec, versions: Mapping[str, int]) -> dict[str, int]:
-    counts = {}
-    for name, version in versions.items():
-        m = lakehouse.commit_metrics(spark, spec.outputs[name], version)
-        if "numOutputRows" in m:
-            counts[f"rows.{name}"] = int(m["numOutputRows"])
-    return counts
+def _row_counts(commits: Mapping[str, lakehouse.Commit]) -> dict[str, int]:
+    return {f"rows.{name}": int(c.metrics["numOutputRows"]) for name, c in commits.items() if "numOutputRows" in c.metrics}
 
 
 def quality_ref(root: str) -> TableRef:
@@ -263,13 +259,14 @@ def data_docs_dir(root: str) -> Path:
 def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     """Run one stage end to end (see the module docstring). Raises LakesieveError on user errors."""
     t0 = time.time()
-    recover_unfinished(spark, stage, spec.lakehouse)
+    runs = ledger.stage_runs(spark, spec.lakehouse, stage.name)
+    recover_unfinished(spark, stage, spec.lakehouse, runs)
     frames, prints = load_inputs(spark, stage, spec)
     cfg_json = json.dumps(spec.config_dict(), sort_keys=True, default=str)
     cfg_hash = config_hash(spec.config_dict())
     inputs_hash = config_hash(prints)
     if not spec.force:
-        prior = ledger.find_reusable(spark, spec.lakehouse, stage.name, cfg_hash, inputs_hash)
+        prior = ledger.find_reusable(spark, spec.lakehouse, stage.name, cfg_hash, inputs_hash, runs)
         if prior is not None and all(
             lakehouse.table_version(spark, spec.outputs[n]) == v for n, v in prior.output_versions.items()
             if n in spec.outputs
@@ -285,6 +282,7 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     ledger.append(spark, spec.lakehouse, record)
     _refuse_if_concurrent(spark, spec, record)
     written: dict[str, int] = {}
+    commits: dict[str, lakehouse.Commit] = {}
     try:
         fault_point("transform")
         outputs = dict(stage.transform(frames, spec.params))
@@ -293,12 +291,13 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
             raise RuntimeError(f"stage {stage.name} did not produce outputs {missing}")
         for out in stage.outputs:
             fault_point(f"write:{out.name}")
-            written[out.name] = lakehouse.write_table(outputs[out.name], spec.outputs[out.name], run_id,
-                                                      partition_by=out.partition_by)
+            commits[out.name] = lakehouse.write_commit(outputs[out.name], spec.outputs[out.name], run_id,
+                                                       partition_by=out.partition_by)
+            written[out.name] = commits[out.name].version
         fault_point("quality")
         spark.catalog.clearCache()
         fresh = {n: lakehouse.read_version(spark, spec.outputs[n], v) for n, v in written.items()}
-        metrics = _row_counts(spark, spec, written)
+        metrics = _row_counts(commits)
         if stage.metrics is not None:
             metrics.update(stage.metrics(spec.params, fresh))
         failures = _run_quality(spark, stage, spec, run_id, fresh, frames, metrics)

@@ -47,9 +47,20 @@ def use_gpu(device: str) -> bool:
     return gpu_count() > 0
 
 
-def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
-    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+def row_sq_norms(vectors: np.ndarray) -> np.ndarray:
+    """Each row's squared L2 norm, summed in float64 without a float64 copy of the matrix.
+
+    It also classifies the rows: NaN or inf for a row with a non-finite element (the square of a
+    finite float32 cannot overflow float64), and 0 only for an all-zero row."""
+    return np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)
+
+
+def normalize_rows(vectors: np.ndarray, sq_norms: np.ndarray | None = None) -> np.ndarray:
+    """Rows scaled to unit L2 norm (float32); an all-zero row stays zero. ``sq_norms``: the rows'
+    :func:`row_sq_norms` when the caller has them."""
+    sq = row_sq_norms(vectors) if sq_norms is None else sq_norms
+    inv = (1.0 / np.sqrt(np.where(sq > 0, sq, 1.0))).astype(np.float32)
+    return np.multiply(vectors, inv[:, None], dtype=np.float32)
 
 
 def kmeans_plus_plus(x: np.ndarray, num_clusters: int, seed: int) -> np.ndarray:
@@ -126,33 +137,34 @@ def _index_for(centroids: np.ndarray, spherical: bool, gpu: bool):
 
 
 def assign_to_centroids(vectors: np.ndarray, centroids: np.ndarray, *, spherical: bool,
-                        gpu: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                        gpu: bool = False, sq_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(cluster int32 (n,), distance float64 (n,))`` for finite ``vectors`` (n, d).
 
-    Distance: squared L2 to the centroid, or ``1 - cosine`` when ``spherical`` (vectors normalised).
+    Distance: squared L2 to the centroid, or ``1 - cosine`` when ``spherical`` (vectors normalised;
+    ``sq_norms``, the rows' :func:`row_sq_norms`, saves recomputing them).
     """
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if x.shape[0] == 0:
         return np.zeros(0, np.int32), np.zeros(0, np.float64)
     if spherical:
-        x = normalize_rows(x)
+        x = normalize_rows(x, sq_norms)
     _, labels = _index_for(centroids, spherical, gpu).search(x, 1)
     labels = labels[:, 0].astype(np.int32)
-    c = centroids[labels].astype(np.float64)
-    xd = x.astype(np.float64)
+    c = centroids[labels]
     if spherical:
-        distance = 1.0 - np.einsum("ij,ij->i", xd, c)
+        distance = 1.0 - np.einsum("ij,ij->i", x, c, dtype=np.float64)
     else:
-        diff = xd - c
+        diff = x.astype(np.float64) - c
         distance = np.einsum("ij,ij->i", diff, diff)
     return labels, distance
 
 
 def list_column_to_matrix(column, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fast path for an Arrow list<float> column: ``(matrix (n, dim) with NaN rows for bad ones, ok mask)``.
+    """An Arrow list<float> column as ``(matrix (n, dim) with NaN rows for bad ones, ok mask)``.
 
     A row is ok when it is non-null, has ``dim`` elements and no null element; finiteness is checked
-    by the caller. Falls back to per-row checks only for rows that fail the vectorised test.
+    by the caller. Vectorised on the flat values: a column of only ok rows is a zero-copy reshape;
+    otherwise the ok rows are gathered with one Arrow filter.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -160,19 +172,21 @@ def list_column_to_matrix(column, dim: int) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     n = len(column)
-    lengths = pc.list_value_length(column).fill_null(-1).to_numpy(zero_copy_only=False)
-    ok = lengths == dim
-    mat = np.full((n, dim), np.nan, np.float32)
+    ok = pc.list_value_length(column).fill_null(-1).to_numpy(zero_copy_only=False) == dim
     if ok.all() and column.null_count == 0:
         flat = column.flatten()
         if flat.null_count == 0 and len(flat) == n * dim:
             return flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(n, dim), ok
-    for i in np.nonzero(ok)[0]:
-        vals = column[int(i)].values
-        if vals.null_count:
-            ok[i] = False
-            continue
-        mat[i] = vals.to_numpy(zero_copy_only=False)
+    mat = np.full((n, dim), np.nan, np.float32)
+    rows = np.nonzero(ok)[0]
+    if rows.size == 0:
+        return mat, ok
+    flat = column.filter(pa.array(ok)).flatten()
+    mat[rows] = flat.fill_null(float("nan")).to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
+    if flat.null_count:
+        with_null = rows[np.unique(np.nonzero(flat.is_null().to_numpy(zero_copy_only=False))[0] // dim)]
+        ok[with_null] = False
+        mat[with_null] = np.nan
     return mat, ok
 
 
@@ -187,6 +201,21 @@ def task_cpus() -> int | None:
         return None
     ctx = TaskContext.get()
     return ctx.cpus() if ctx is not None else None
+
+
+def _reasons(col, ok: np.ndarray, sq: np.ndarray, good: np.ndarray, dim: int) -> np.ndarray:
+    """Why each row that is not ``good`` cannot be assigned (None for the good ones)."""
+    import pyarrow.compute as pc
+
+    reasons = np.full(len(good), None, dtype=object)
+    lengths = pc.list_value_length(col).fill_null(-1).to_numpy(zero_copy_only=False)
+    reasons[lengths == -1] = REASON_NULL_VECTOR
+    for i in np.nonzero((lengths != -1) & (lengths != dim))[0]:
+        reasons[i] = f"{REASON_DIMENSION}: {int(lengths[i])} != {dim}"
+    reasons[(lengths == dim) & ~ok] = REASON_NON_FINITE  # a null element
+    reasons[ok & ~np.isfinite(sq)] = REASON_NON_FINITE
+    reasons[ok & np.isfinite(sq) & ~good] = REASON_ZERO_VECTOR  # only spherical drops finite rows
+    return reasons
 
 
 def assign_batches(centroids: np.ndarray, *, id_column: str, vector_column: str, spherical: bool,
@@ -207,28 +236,22 @@ def assign_batches(centroids: np.ndarray, *, id_column: str, vector_column: str,
             n = rb.num_rows
             col = rb.column(rb.schema.get_field_index(vector_column))
             mat, ok = list_column_to_matrix(col, dim)
-            reasons = np.full(n, None, dtype=object)
-            lengths = pc.list_value_length(col).fill_null(-1).to_numpy(zero_copy_only=False)
-            reasons[lengths == -1] = REASON_NULL_VECTOR
-            for i in np.nonzero((lengths != -1) & (lengths != dim))[0]:
-                reasons[i] = f"{REASON_DIMENSION}: {int(lengths[i])} != {dim}"
-            finite = np.isfinite(mat).all(axis=1)
-            reasons[ok & ~finite] = REASON_NON_FINITE
-            reasons[(lengths == dim) & ~ok] = REASON_NON_FINITE  # a null element
-            good = ok & finite
+            sq = row_sq_norms(mat)  # NaN for the rows list_column_to_matrix could not use
+            good = ok & np.isfinite(sq)
             if spherical:
-                zero = good & ~np.any(mat != 0, axis=1)
-                reasons[zero] = REASON_ZERO_VECTOR
-                good &= ~zero
-            labels, dist = assign_to_centroids(mat[good], centroids, spherical=spherical, gpu=gpu)
-            cluster = np.zeros(n, np.int32)
-            distance = np.zeros(n, np.float64)
-            cluster[good], distance[good] = labels, dist
-            yield pa.RecordBatch.from_arrays([
-                rb.column(rb.schema.get_field_index(id_column)),
-                pa.array(cluster, pa.int32(), mask=~good),
-                pa.array(distance, pa.float64(), mask=~good),
-                pa.array(reasons.tolist(), pa.string()),
-            ], names=[id_column, "cluster", "distance", "reason"])
+                good &= sq > 0
+            if good.all():
+                labels, dist = assign_to_centroids(mat, centroids, spherical=spherical, gpu=gpu, sq_norms=sq)
+                cluster, distance, reason = pa.array(labels), pa.array(dist), pa.nulls(n, pa.string())
+            else:
+                labels, dist = assign_to_centroids(mat[good], centroids, spherical=spherical, gpu=gpu,
+                                                   sq_norms=sq[good])
+                full_labels, full_dist = np.zeros(n, np.int32), np.zeros(n, np.float64)
+                full_labels[good], full_dist[good] = labels, dist
+                cluster = pa.array(full_labels, pa.int32(), mask=~good)
+                distance = pa.array(full_dist, pa.float64(), mask=~good)
+                reason = pa.array(_reasons(col, ok, sq, good, dim).tolist(), pa.string())
+            yield pa.RecordBatch.from_arrays([rb.column(rb.schema.get_field_index(id_column)), cluster, distance, reason],
+                                             names=[id_column, "cluster", "distance", "reason"])
 
     return run

@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.core.errors import DataError
-from udfs.faiss_kmeans import list_column_to_matrix
+from udfs.faiss_kmeans import list_column_to_matrix, row_sq_norms
 
 KEY_SPACE = 2 ** 32
 
@@ -32,6 +32,9 @@ def usable_mask(column) -> np.ndarray:
     n = len(column)
     lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
     values = pc.list_flatten(column)
+    if n and column.null_count == 0 and values.null_count == 0 and lengths[0] > 0 and (lengths == lengths[0]).all():
+        # one vector length and no nulls (the usual case): a row is usable when its norm is finite
+        return np.isfinite(row_sq_norms(values.to_numpy(zero_copy_only=False).reshape(n, int(lengths[0]))))
     bad = ~np.isfinite(values.fill_null(float("nan")).to_numpy(zero_copy_only=False).astype(np.float64))
     parents = pc.list_parent_indices(column).to_numpy(zero_copy_only=False)
     has_bad = np.bincount(parents[bad], minlength=n)[:n] > 0 if bad.any() else np.zeros(n, bool)
@@ -43,29 +46,31 @@ def training_sample(df: DataFrame, *, max_rows: int, seed: int, total_rows: int,
 
     Spark only filters on the key (computed from the id, so vectors are not inspected in the JVM);
     the driver drops unusable rows (:func:`usable_mask`) of what it receives, then keeps the first
-    ``max_rows`` usable rows. ``d`` is the sample's majority vector length; no majority (mixed models)
-    is a :class:`DataError`.
+    ``max_rows`` usable rows of the majority vector length. No majority (mixed models) is a
+    :class:`DataError`. Only the (key, id) columns are sorted; the vectors are gathered once.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     keyed = df.select("id", "vector", sample_key(seed).alias("_key"))
     if total_rows > max_rows:
         keyed = keyed.where(F.col("_key") < F.lit(int(max_rows / total_rows * KEY_SPACE)))
-    import pyarrow.compute as pc
-
     received = keyed.toArrow()
-    received = received.filter(usable_mask(received.column("vector").combine_chunks()))
-    order = pc.sort_indices(received, sort_keys=[("_key", "ascending"), ("id", "ascending")])
-    rows = received.take(order).slice(0, int(max_rows))
-    column = rows.column("vector")
-    if len(column) == 0:
+    column = received.column("vector").combine_chunks()
+    usable = usable_mask(column)
+    if not usable.any():
         return np.zeros((0, 0), np.float32)
-    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)[usable]
     values, counts = np.unique(lengths, return_counts=True)
-    # The dimension is the most common one in the sample (ties: the smaller); rows of another length
-    # are left out of training and rejected ("dimension_mismatch") when rows are assigned.
+    # The dimension is the most common one (ties: the smaller); rows of another length are left out of
+    # training and rejected ("dimension_mismatch") when rows are assigned.
     dim = int(values[np.argmax(counts)])
     if counts.max() * 2 <= len(lengths):
         raise DataError(f"table '{table}' column 'vector' has no majority dimension (lengths "
                         f"{sorted(int(v) for v in values)[:5]} in the training sample); cluster one model's "
                         f"embeddings at a time")
     mat, ok = list_column_to_matrix(column, dim)
-    return mat[ok]
+    rows = np.nonzero(usable & ok)[0]
+    keys = pa.table({"_key": received.column("_key").take(rows), "id": received.column("id").take(rows)})
+    order = pc.sort_indices(keys, sort_keys=[("_key", "ascending"), ("id", "ascending")]).to_numpy()
+    return mat[rows[order[:int(max_rows)]]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from pipelines.core.errors import ConcurrentRunError, InputNotFoundError, OutputError
 from pipelines.core.tables import TableRef
@@ -137,8 +137,21 @@ def _is_conflict(exc: Exception) -> bool:
                                    "DELTA_CONCURRENT", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED"))
 
 
+class Commit(NamedTuple):
+    """One Delta commit: its version and Delta's operation metrics (numOutputRows, numFiles, ...)."""
+
+    version: int
+    metrics: dict
+
+
 def write_table(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] = (), mode: str = "overwrite") -> int:
-    """Write ``df`` as one Delta commit tagged with ``run_id``; return the committed version.
+    """Write ``df`` as one Delta commit tagged with ``run_id``; return the committed version
+    (:func:`write_commit` for its metrics too)."""
+    return write_commit(df, ref, run_id, partition_by=partition_by, mode=mode).version
+
+
+def write_commit(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] = (), mode: str = "overwrite") -> Commit:
+    """Write ``df`` as one Delta commit tagged with ``run_id``; return the commit.
 
     Every write commits, even one that changes nothing (an empty table overwritten with no rows):
     Delta skips recording such commits by default, which would leave the run without a version
@@ -171,15 +184,15 @@ def write_table(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] =
                 f"another run committed to '{ref.label}' while this one was writing; "
                 f"this run's write was not kept ({str(exc).splitlines()[0][:200]})") from exc
         raise
-    return committed_version(df.sparkSession, ref, run_id)
+    return committed(df.sparkSession, ref, run_id)
 
 
-def committed_version(spark, ref: TableRef, run_id: str) -> int:
-    """The newest version of ``ref`` whose commit carries ``run_id``."""
-    rows = delta_table(spark, ref).history(50).select("version", "userMetadata").collect()
+def committed(spark, ref: TableRef, run_id: str) -> Commit:
+    """The newest commit of ``ref`` that carries ``run_id`` (one read of the history)."""
+    rows = delta_table(spark, ref).history(50).select("version", "userMetadata", "operationMetrics").collect()
     for row in rows:
         if row["userMetadata"] == run_id:
-            return int(row["version"])
+            return Commit(int(row["version"]), dict(row["operationMetrics"] or {}))
     raise ConcurrentRunError(f"the commit of run {run_id} is not in the history of '{ref.label}'")
 
 
@@ -211,5 +224,5 @@ def local_path(ref: TableRef) -> Path | None:
 
 __all__ = [
     "detect_format", "table_exists", "read_table", "table_version", "input_fingerprint",
-    "write_table", "committed_version", "commit_metrics", "restore_table", "read_version", "local_path",
+    "Commit", "write_table", "write_commit", "committed", "commit_metrics", "restore_table", "read_version", "local_path",
 ]

@@ -108,20 +108,56 @@ def latest_states(spark, root: str | Path):
             .orderBy(F.col("started_at").desc()))
 
 
-def find_reusable(spark, root: str | Path, stage: str, config_hash: str, inputs_hash: str) -> RunRecord | None:
-    """The newest successful run of ``stage`` with the same config and inputs, if any."""
+# The columns that say which runs exist and how they ended; config and metrics are read only for the
+# run that needs them.
+_STATE_COLUMNS = ("run_id", "status", "config_hash", "inputs_hash", "started_at", "ended_at")
+
+
+def stage_runs(spark, root: str | Path, stage: str) -> list:
+    """Every ledger row of ``stage``, light columns only: one small read that the runner's checks share
+    (:func:`find_reusable`, :func:`unfinished`) instead of each reading the ledger."""
     from pyspark.sql import functions as F
 
-    rows = (read_all(spark, root)
-            .where((F.col("stage") == stage) & (F.col("status") == "success")
-                   & (F.col("config_hash") == config_hash) & (F.col("inputs_hash") == inputs_hash))
-            .orderBy(F.col("ended_at").desc()).limit(1).collect())
-    return RunRecord.from_row(rows[0]) if rows else None
+    return read_all(spark, root).where(F.col("stage") == stage).select(*_STATE_COLUMNS).collect()
 
 
-def unfinished(spark, root: str | Path, stage: str) -> list[RunRecord]:
-    """Runs of ``stage`` whose newest state is still ``running``."""
+def _records(spark, root: str | Path, stage: str, run_ids: list[str], status: str) -> list:
     from pyspark.sql import functions as F
 
-    rows = latest_states(spark, root).where((F.col("stage") == stage) & (F.col("status") == "running")).collect()
-    return [RunRecord.from_row(r) for r in rows]
+    return (read_all(spark, root)
+            .where((F.col("stage") == stage) & (F.col("status") == status) & F.col("run_id").isin(run_ids))
+            .collect())
+
+
+def _when(value) -> datetime:
+    return value or datetime.min
+
+
+def find_reusable(spark, root: str | Path, stage: str, config_hash: str, inputs_hash: str,
+                  runs: list | None = None) -> RunRecord | None:
+    """The newest successful run of ``stage`` with the same config and inputs, if any.
+    ``runs``: this stage's :func:`stage_runs`, when the caller has read them."""
+    runs = stage_runs(spark, root, stage) if runs is None else runs
+    matches = [r for r in runs if r["status"] == "success" and r["config_hash"] == config_hash
+               and r["inputs_hash"] == inputs_hash]
+    if not matches:
+        return None
+    newest = max(matches, key=lambda r: _when(r["ended_at"]))
+    rows = _records(spark, root, stage, [newest["run_id"]], "success")
+    return RunRecord.from_row(max(rows, key=lambda r: _when(r["ended_at"]))) if rows else None
+
+
+def unfinished(spark, root: str | Path, stage: str, runs: list | None = None) -> list[RunRecord]:
+    """Runs of ``stage`` whose newest state is still ``running``, newest first.
+
+    Runs before and during every stage run, so it avoids :func:`latest_states`' window and sort
+    (two shuffles, seconds on a small machine): it looks at this stage's :func:`stage_runs` (read
+    here unless given), and reads the full rows only of the runs with no final state (usually none)."""
+    runs = stage_runs(spark, root, stage) if runs is None else runs
+    finished = {r["run_id"] for r in runs if r["status"] != "running"}
+    pending = sorted({r["run_id"] for r in runs if r["status"] == "running"} - finished)
+    if not pending:
+        return []
+    newest = {r["run_id"]: r for r in sorted(_records(spark, root, stage, pending, "running"),
+                                             key=lambda r: _when(r["started_at"]))}
+    return [RunRecord.from_row(r) for r in sorted(newest.values(), key=lambda r: _when(r["started_at"]), reverse=True)]
