@@ -85,7 +85,7 @@ def raw_script(src: Path, dst: Path, k: int, niter: int, seed: int) -> float:
 
 class StepTimer:
     """Seconds spent in the runner's and the stage's steps during one run (wraps the functions; the
-    stage's own code is untouched). ``write:<n>`` of the first output includes computing it: Spark is
+    stage's own code is untouched). ``write <n>`` of the first output includes computing it: Spark is
     lazy, so assigning every row happens inside the assignments write."""
 
     def __init__(self) -> None:
@@ -95,7 +95,7 @@ class StepTimer:
         self.steps: list[tuple[str, float]] = []
         self._saved = []
         for module, name, label in ((ledger, "stage_runs", "ledger read"), (ledger, "_records", "ledger read"),
-                                    (ledger, "append", "ledger append"), (stage, "training_sample", "training sample"),
+                                    (stage, "training_sample", "training sample"),
                                     (stage, "train", "k-means training"), (lakehouse, "write_commit", "write")):
             self._wrap(module, name, label)
 
@@ -109,10 +109,8 @@ class StepTimer:
                 return original(*args, **kwargs)
             finally:
                 tag = label
-                if label == "write":
-                    tag = "write " + Path(str(args[1].label)).name
-                    if "_lakesieve" in str(args[1].label):
-                        tag = "ledger append"
+                if label == "write":  # an output, or a row of the run ledger (_lakesieve/runs)
+                    tag = "ledger append" if "_lakesieve" in args[1].label else "write " + Path(args[1].label).name
                 self.steps.append((tag, time.perf_counter() - t))
 
         setattr(module, name, timed)
@@ -121,10 +119,6 @@ class StepTimer:
         out: dict[str, float] = {}
         for tag, s in self.steps:
             out[tag] = out.get(tag, 0.0) + s
-        # a ledger append is timed twice (append wraps write_table): keep the outer figure
-        appends = [s for tag, s in self.steps if tag == "ledger append"]
-        if appends:
-            out["ledger append"] = sum(appends[1::2]) if len(appends) % 2 == 0 else sum(appends)
         return out
 
     def restore(self) -> None:

@@ -281,7 +281,6 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
         started_at=ledger.now(), host_pid=_host_pid(), lakesieve_version=_version())
     ledger.append(spark, spec.lakehouse, record)
     _refuse_if_concurrent(spark, spec, record)
-    written: dict[str, int] = {}
     commits: dict[str, lakehouse.Commit] = {}
     try:
         fault_point("transform")
@@ -293,7 +292,7 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
             fault_point(f"write:{out.name}")
             commits[out.name] = lakehouse.write_commit(outputs[out.name], spec.outputs[out.name], run_id,
                                                        partition_by=out.partition_by)
-            written[out.name] = commits[out.name].version
+        written = {name: c.version for name, c in commits.items()}
         fault_point("quality")
         spark.catalog.clearCache()
         fresh = {n: lakehouse.read_version(spark, spec.outputs[n], v) for n, v in written.items()}

@@ -40,13 +40,6 @@ def gpu_count() -> int:
     return int(get()) if get is not None else 0
 
 
-def use_gpu(device: str) -> bool:
-    """``auto``: the GPU when FAISS sees one. ``cuda`` without a GPU build is an error for the caller."""
-    if device == "cpu":
-        return False
-    return gpu_count() > 0
-
-
 def row_sq_norms(vectors: np.ndarray) -> np.ndarray:
     """Each row's squared L2 norm, summed in float64 without a float64 copy of the matrix.
 
@@ -226,7 +219,6 @@ def assign_batches(centroids: np.ndarray, *, id_column: str, vector_column: str,
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         cpus = task_cpus()
         if cpus and not gpu:

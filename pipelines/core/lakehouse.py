@@ -196,12 +196,6 @@ def committed(spark, ref: TableRef, run_id: str) -> Commit:
     raise ConcurrentRunError(f"the commit of run {run_id} is not in the history of '{ref.label}'")
 
 
-def commit_metrics(spark, ref: TableRef, version: int) -> dict[str, str]:
-    """Delta's operation metrics of one commit (numOutputRows, numFiles, ...), without reading data."""
-    rows = delta_table(spark, ref).history(50).where(f"version = {int(version)}").select("operationMetrics").collect()
-    return dict(rows[0]["operationMetrics"] or {}) if rows else {}
-
-
 def restore_table(spark, ref: TableRef, version: int) -> None:
     """Bring a Delta table back to ``version`` (a new commit; history is kept)."""
     delta_table(spark, ref).restoreToVersion(int(version))
@@ -224,5 +218,5 @@ def local_path(ref: TableRef) -> Path | None:
 
 __all__ = [
     "detect_format", "table_exists", "read_table", "table_version", "input_fingerprint",
-    "Commit", "write_table", "write_commit", "committed", "commit_metrics", "restore_table", "read_version", "local_path",
+    "Commit", "write_table", "write_commit", "committed", "restore_table", "read_version", "local_path",
 ]

@@ -118,11 +118,12 @@ def stage_runs(spark, root: str | Path, stage: str) -> list:
     (:func:`find_reusable`, :func:`unfinished`) instead of each reading the ledger."""
     from pyspark.sql import functions as F
 
-    from pipelines.core.lakehouse import table_version
+    from pipelines.core.lakehouse import read_table, table_version
 
-    if table_version(spark, ledger_ref(root)) is None:
+    ref = ledger_ref(root)
+    if table_version(spark, ref) is None:
         return []  # a new lakehouse: no ledger yet, no Spark job
-    return read_all(spark, root).where(F.col("stage") == stage).select(*_STATE_COLUMNS).collect()
+    return read_table(spark, ref, "delta").where(F.col("stage") == stage).select(*_STATE_COLUMNS).collect()
 
 
 def _records(spark, root: str | Path, stage: str, run_ids: list[str], status: str) -> list:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from udfs.faiss_kmeans import normalize_rows
+
 
 @dataclass(frozen=True)
 class SpectralResult:
@@ -29,12 +31,6 @@ class SpectralResult:
     num_clusters: int
     eigenvalues: np.ndarray    # smallest Laplacian eigenvalues computed, ascending
     chosen_by: str             # "user" or "eigengap"
-
-
-def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 def knn_search(reference: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,11 +14,12 @@ def test_delta_write_returns_versions_and_tags_run_id(spark, tmp_path):
     ref = TableRef(path=str(tmp_path / "t"))
     df = spark.createDataFrame([(1, "a"), (2, "b")], "id int, s string")
     assert lakehouse.write_table(df, ref, "run-1") == 0
-    assert lakehouse.write_table(df.where("id = 1"), ref, "run-2") == 1
+    commit = lakehouse.write_commit(df.where("id = 1"), ref, "run-2")
+    assert commit.version == 1
     assert lakehouse.table_version(spark, ref) == 1
     assert lakehouse.read_table(spark, ref).count() == 1
     assert lakehouse.read_version(spark, ref, 0).count() == 2
-    assert lakehouse.commit_metrics(spark, ref, 1)["numOutputRows"] == "1"
+    assert commit.metrics["numOutputRows"] == "1"
     assert lakehouse.input_fingerprint(spark, ref) == "delta:v1"
     lakehouse.restore_table(spark, ref, 0)
     assert lakehouse.read_table(spark, ref).count() == 2

@@ -77,6 +77,46 @@ def test_assign_batches_gives_reasons_for_bad_rows():
     assert plain.to_pydict()["reason"][4] is None  # a zero vector is fine for plain k-means
     mat, ok = list_column_to_matrix(vectors, 3)
     assert ok.tolist() == [True, False, True, False, True, False, True] and mat.shape == (7, 3)
+    # the ok rows carry their own values (gathered by one Arrow filter); the others are NaN
+    np.testing.assert_array_equal(mat[[0, 4, 6]], np.array([[0.9, 0.1, 0.0], [0, 0, 0], [0.0, 0.2, 0.9]], np.float32))
+    assert np.isnan(mat[2, 1]) and mat[2, 2] == 1.0
+    assert np.isnan(mat[[1, 3, 5]]).all()
+
+
+def test_assign_batches_on_a_batch_of_only_good_rows_matches_the_kernel():
+    rng = np.random.default_rng(3)
+    centroids = rng.normal(size=(5, 8)).astype(np.float32)
+    x = rng.normal(size=(40, 8)).astype(np.float32)
+    batch = pa.RecordBatch.from_arrays([pa.array(np.arange(40)), pa.array(list(x), pa.list_(pa.float32()))],
+                                       names=["id", "vector"])
+    for spherical in (True, False):
+        unit = centroids / np.linalg.norm(centroids, axis=1, keepdims=True) if spherical else centroids
+        out = next(assign_batches(unit, id_column="id", vector_column="vector", spherical=spherical, gpu=False)([batch]))
+        labels, distance = assign_to_centroids(x, unit, spherical=spherical)
+        got = out.to_pydict()
+        assert got["cluster"] == labels.tolist() and got["reason"] == [None] * 40
+        np.testing.assert_allclose(got["distance"], distance, rtol=0, atol=1e-12)
+        # the nearest centroid by brute force, in float64
+        if spherical:
+            xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+            assert labels.tolist() == np.argmax(xn.astype(np.float64) @ unit.T.astype(np.float64), axis=1).tolist()
+            np.testing.assert_allclose(distance, 1 - np.max(xn.astype(np.float64) @ unit.T.astype(np.float64), axis=1),
+                                       atol=1e-6)
+        else:
+            d2 = ((x[:, None, :].astype(np.float64) - unit[None].astype(np.float64)) ** 2).sum(-1)
+            assert labels.tolist() == np.argmin(d2, axis=1).tolist()
+            np.testing.assert_allclose(distance, d2.min(axis=1), rtol=1e-6)
+
+
+def test_row_sq_norms_classifies_rows():
+    from udfs.faiss_kmeans import normalize_rows, row_sq_norms
+
+    x = np.array([[3, 4], [0, 0], [np.nan, 1], [np.inf, 0], [3e38, 3e38], [1e-30, 0]], np.float32)
+    sq = row_sq_norms(x)
+    assert sq[0] == 25 and sq[1] == 0 and np.isnan(sq[2]) and np.isinf(sq[3])
+    assert np.isfinite(sq[4]) and sq[5] > 0  # no float32 overflow or underflow: summed in float64
+    unit = normalize_rows(x[[0, 1, 4, 5]])
+    np.testing.assert_allclose(unit, [[0.6, 0.8], [0, 0], [2 ** -0.5, 2 ** -0.5], [1, 0]], rtol=1e-6)
 
 
 def test_train_checks_name_the_config_key():
@@ -97,3 +137,7 @@ def test_usable_mask_checks_every_element_on_the_flat_values():
     assert usable_mask(column).tolist() == [True, False, False, False, False, False, True, True]
     assert usable_mask(pa.array([], pa.list_(pa.float32()))).tolist() == []
     assert usable_mask(pa.array([None, None], pa.list_(pa.float32()))).tolist() == [False, False]
+    # one length and no nulls: the fast path on the rows' norms
+    same = pa.array([[1.0, 2.0], [float("nan"), 1.0], [0.0, 0.0], [1.0, float("inf")], [3e38, 3e38]],
+                    pa.list_(pa.float32()))
+    assert usable_mask(same).tolist() == [True, False, True, False, True]
