@@ -4,7 +4,8 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 JARS    := .jars
-export UV_LINK_MODE := copy
+# uv hardlinks from its cache when both are on one filesystem (its default): the ~7 GB of torch + CUDA
+# wheels then take no second copy of disk space.
 
 .PHONY: setup demo test test-fast test-reliability bench dist clean airflow-venv chromium
 

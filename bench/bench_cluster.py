@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -161,6 +162,13 @@ def main(argv=None) -> int:
 
     x = make_data(args.rows, args.dim, max(2 * args.clusters, 16), args.seed)
     work = Path(tempfile.mkdtemp(prefix="bench_cluster_"))
+    try:
+        return _run(args, x, work, job, get_spark)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # about 1 GB per run at 1M x 256
+
+
+def _run(args: argparse.Namespace, x: np.ndarray, work: Path, job, get_spark) -> int:
     write_parquet(x, work / "in" / "embeddings")
     spark = get_spark("bench-cluster")
     spark.range(10).count()  # start the session before timing
