@@ -201,28 +201,31 @@ def fault_point(name: str) -> None:
             time.sleep(0.2)
 
 
-def _refuse_if_concurrent(spark, spec: RunSpec, record: ledger.RunRecord) -> None:
-    """Fail this run if an earlier, still-alive run of the stage writes any of the same outputs.
+def _refuse_if_concurrent(spark, spec: RunSpec, record: ledger.RunRecord, appended_at: int) -> None:
+    """Fail this run if a run of the stage that is still alive and writes any of the same outputs
+    appended its ``running`` row before this one did (``appended_at``: this run's ledger version).
 
-    Both runs have appended their ``running`` row before checking, so exactly the later one (by
-    start time, then run id) refuses; it has written nothing.
+    Each run appends its ``running`` row, then reads the ledger *as of that version*: it sees exactly
+    the runs that appended before it, so of two overlapping runs the later appender always refuses,
+    whatever their clocks say and however their appends and reads interleave (the earlier appender
+    cannot see the later one at its own version). A refused run has written nothing.
     """
     from pipelines.core.errors import ConcurrentRunError
 
     mine = {r.label for r in spec.outputs.values()}
-    for other in ledger.unfinished(spark, spec.lakehouse, spec.stage):
+    earlier = ledger.stage_runs(spark, spec.lakehouse, spec.stage, version=appended_at)
+    for other in ledger.unfinished(spark, spec.lakehouse, spec.stage, earlier):
         if other.run_id == record.run_id or not _pid_alive(other.host_pid):
             continue
         theirs = set(json.loads(other.config_json).get("outputs", {}).values())
         if not (mine & theirs):
             continue
-        if (other.started_at, other.run_id) < (record.started_at, record.run_id):
-            record.status, record.ended_at = "failed", ledger.now()
-            record.error = f"run {other.run_id} ({other.host_pid}) is writing the same outputs; nothing was written"
-            ledger.append(spark, spec.lakehouse, record)
-            raise ConcurrentRunError(
-                f"run {other.run_id} of stage {spec.stage} is already writing {sorted(mine & theirs)[0]}; "
-                "this run wrote nothing - retry when it has finished")
+        record.status, record.ended_at = "failed", ledger.now()
+        record.error = f"run {other.run_id} ({other.host_pid}) is writing the same outputs; nothing was written"
+        ledger.append(spark, spec.lakehouse, record)
+        raise ConcurrentRunError(
+            f"run {other.run_id} of stage {spec.stage} is already writing {sorted(mine & theirs)[0]}; "
+            "this run wrote nothing - retry when it has finished")
 
 
 def load_inputs(spark, stage: Stage, spec: RunSpec) -> tuple[dict, dict]:
@@ -279,8 +282,7 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
         run_id=run_id, stage=stage.name, status="running", config_json=cfg_json, config_hash=cfg_hash,
         input_versions=prints, inputs_hash=inputs_hash, previous_output_versions=previous,
         started_at=ledger.now(), host_pid=_host_pid(), lakesieve_version=_version())
-    ledger.append(spark, spec.lakehouse, record)
-    _refuse_if_concurrent(spark, spec, record)
+    _refuse_if_concurrent(spark, spec, record, ledger.append(spark, spec.lakehouse, record))
     commits: dict[str, lakehouse.Commit] = {}
     try:
         fault_point("transform")

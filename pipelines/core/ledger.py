@@ -79,12 +79,13 @@ def ledger_ref(root: str | Path) -> TableRef:
     return TableRef(path=str(Path(root) / "_lakesieve" / "runs"))
 
 
-def append(spark, root: str | Path, record: RunRecord) -> None:
-    """Append one row (a blind append: concurrent runs never conflict on the ledger)."""
+def append(spark, root: str | Path, record: RunRecord) -> int:
+    """Append one row (a blind append: concurrent runs never conflict on the ledger); return the
+    ledger's version that holds it."""
     from pipelines.core.lakehouse import write_table
 
     df = spark.createDataFrame([record.to_row()], LEDGER_SCHEMA)
-    write_table(df.coalesce(1), ledger_ref(root), record.run_id, mode="append")
+    return write_table(df.coalesce(1), ledger_ref(root), record.run_id, mode="append")
 
 
 def read_all(spark, root: str | Path):
@@ -113,17 +114,19 @@ def latest_states(spark, root: str | Path):
 _STATE_COLUMNS = ("run_id", "status", "config_hash", "inputs_hash", "started_at", "ended_at")
 
 
-def stage_runs(spark, root: str | Path, stage: str) -> list:
+def stage_runs(spark, root: str | Path, stage: str, *, version: int | None = None) -> list:
     """Every ledger row of ``stage``, light columns only: one small read that the runner's checks share
-    (:func:`find_reusable`, :func:`unfinished`) instead of each reading the ledger."""
+    (:func:`find_reusable`, :func:`unfinished`) instead of each reading the ledger. ``version``: the
+    rows as of that ledger version (the rows appended up to and including it)."""
     from pyspark.sql import functions as F
 
-    from pipelines.core.lakehouse import read_table, table_version
+    from pipelines.core.lakehouse import read_table, read_version, table_version
 
     ref = ledger_ref(root)
     if table_version(spark, ref) is None:
         return []  # a new lakehouse: no ledger yet, no Spark job
-    return read_table(spark, ref, "delta").where(F.col("stage") == stage).select(*_STATE_COLUMNS).collect()
+    df = read_table(spark, ref, "delta") if version is None else read_version(spark, ref, version)
+    return df.where(F.col("stage") == stage).select(*_STATE_COLUMNS).collect()
 
 
 def _records(spark, root: str | Path, stage: str, run_ids: list[str], status: str) -> list:

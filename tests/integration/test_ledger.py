@@ -44,3 +44,37 @@ def test_unfinished_and_reusable_runs_on_a_designed_history(spark, tmp_path):
         assert reusable.run_id == "r5" and reusable.status == "success" and reusable.output_versions == {"out": 3}
         assert ledger.find_reusable(spark, root, "s", "c", "nope", given) is None
     assert [r.run_id for r in ledger.unfinished(spark, root, "t")] == ["x1"]
+
+
+def test_of_two_overlapping_runs_the_later_appender_refuses_whatever_the_clocks_say(spark, tmp_path):
+    """Run "a" stamps its start after run "b" (clock skew, or a slow append) but appends its ``running``
+    row first: "b" must refuse, "a" must go on. A dead run and a run writing other outputs never block."""
+    import json
+
+    from jobs.runner import RunSpec, _host_pid, _refuse_if_concurrent
+    from pipelines.core.errors import ConcurrentRunError
+    from pipelines.core.tables import TableRef
+
+    root = str(tmp_path)
+    out = TableRef.parse("s/out", root)
+    spec = RunSpec("s", root, {}, {"out": out}, params=None)
+
+    def running(run_id, minute, outputs, host_pid=_host_pid()):
+        rec = _rec(run_id, "running", minute)
+        rec.host_pid, rec.config_json = host_pid, json.dumps({"outputs": outputs})
+        return rec
+
+    dead = running("dead", 0, {"out": out.label}, host_pid=_host_pid().rpartition(":")[0] + ":999999999")
+    other_outputs = running("elsewhere", 2, {"out": TableRef.parse("s/other", root).label})
+    a, b = running("a", 5, {"out": out.label}), running("b", 1, {"out": out.label})
+    ledger.append(spark, root, dead)
+    ledger.append(spark, root, other_outputs)
+    a_at = ledger.append(spark, root, a)
+    b_at = ledger.append(spark, root, b)
+    assert b_at == a_at + 1
+    _refuse_if_concurrent(spark, spec, a, a_at)  # nothing alive before it: goes on
+    with pytest.raises(ConcurrentRunError, match="run a of stage s is already writing"):
+        _refuse_if_concurrent(spark, spec, b, b_at)
+    assert [r.run_id for r in ledger.unfinished(spark, root, "s")] == ["a", "elsewhere", "dead"]
+    refused = [r for r in ledger.stage_runs(spark, root, "s") if r["run_id"] == "b"]
+    assert sorted(r["status"] for r in refused) == ["failed", "running"]
