@@ -179,7 +179,7 @@ def apply(spark, plan_path: str, recipes_path: str | None = None, *, confirm: bo
     for row, r in zip(rows, recipes):
         by_root.setdefault(lake_root_of(r), []).append(row)
     for root, rs in by_root.items():
-        lakehouse.write_table(spark.createDataFrame(rs, LOG_DDL), _log_ref(root), apply_id, mode="append")
+        lakehouse.append_rows(spark.createDataFrame(rs, LOG_DDL), _log_ref(root), apply_id)
     return moved
 
 
@@ -233,9 +233,9 @@ def restore(spark, lake_root: str, table: str, *, out=sys.stdout) -> str:
                         f"the table stays in the trash at {rec['trash_path']}")
     original.parent.mkdir(parents=True, exist_ok=True)
     os.rename(staging, original)
-    lakehouse.write_table(spark.createDataFrame(
+    lakehouse.append_rows(spark.createDataFrame(
         [(restore_id, table, "restored", str(original), rec["trash_path"], recipe["format"], rec["recipe_json"],
-          checksum, _now())], LOG_DDL), _log_ref(root), restore_id, mode="append")
+          checksum, _now())], LOG_DDL), _log_ref(root), restore_id)
     print(f"restored {table} ({rows} rows, checksum {checksum}) at {original}", file=out)
     return str(original)
 

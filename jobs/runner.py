@@ -342,7 +342,7 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
             ("expectation", T.StringType()), ("kwargs", T.StringType()), ("success", T.BooleanType()),
             ("observed", T.StringType()), ("checked_at", T.TimestampType()))])
         rows = [(run_id, stage.name, r.table, r.expectation, r.kwargs, r.success, r.observed, ledger.now()) for r in results]
-        lakehouse.write_table(spark.createDataFrame(rows, schema).coalesce(1), quality_ref(spec.lakehouse), run_id, mode="append")
+        lakehouse.append_rows(spark.createDataFrame(rows, schema).coalesce(1), quality_ref(spec.lakehouse), run_id)
     return [f"{r.table}: {r.expectation} {r.kwargs} observed {r.observed}" for r in results if not r.success]
 
 

@@ -6,6 +6,7 @@ run id in ``userMetadata``; :func:`write_table` returns the version it committed
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -13,7 +14,12 @@ from typing import NamedTuple, Sequence
 from pipelines.core.errors import ConcurrentRunError, InputNotFoundError, OutputError
 from pipelines.core.tables import TableRef
 
+log = logging.getLogger("lakesieve.lakehouse")
+
 _LOCAL = ("file:", "/", ".")
+# A log table (the run ledger, the quality results, containment's apply log) gains one small file per
+# append; every COMPACT_EVERY-th version compacts them so that reading it stays one file's work.
+COMPACT_EVERY = 64
 _DELTA_UNSAFE_CHARS = set(" ,;{}()\n\t=")
 
 
@@ -196,6 +202,34 @@ def committed(spark, ref: TableRef, run_id: str) -> Commit:
     raise ConcurrentRunError(f"the commit of run {run_id} is not in the history of '{ref.label}'")
 
 
+def append_rows(df, ref: TableRef, run_id: str, *, compact_every: int = COMPACT_EVERY) -> int:
+    """Append ``df`` (a few rows) to a log table as one commit tagged with ``run_id``; return its version.
+
+    Each append adds a small file, and reading a table of many small files costs a task each (the
+    ledger is read before every run: 1,000 files took 2.2 s against 0.3 s for one). So an append
+    that lands on a version divisible by ``compact_every`` then compacts the table (Delta's
+    ``OPTIMIZE``: the same rows in fewer files, as a new version; history and time travel are kept)."""
+    version = write_table(df, ref, run_id, mode="append")
+    if compact_every and version and version % compact_every == 0:
+        compact(df.sparkSession, ref)
+    return version
+
+
+def compact(spark, ref: TableRef) -> bool:
+    """Compact a Delta table's small files (``OPTIMIZE``); False when it could not be done now.
+
+    Never fails the caller: the rows were already committed and compaction only changes their layout.
+    A concurrent compaction or write of the same files (a conflict) is left for the next time; any
+    other error is logged."""
+    try:
+        delta_table(spark, ref).optimize().executeCompaction()
+        return True
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        if not _is_conflict(exc):
+            log.warning("could not compact '%s': %s", ref.label, str(exc).splitlines()[0][:300])
+        return False
+
+
 def restore_table(spark, ref: TableRef, version: int) -> None:
     """Bring a Delta table back to ``version`` (a new commit; history is kept)."""
     delta_table(spark, ref).restoreToVersion(int(version))
@@ -218,5 +252,5 @@ def local_path(ref: TableRef) -> Path | None:
 
 __all__ = [
     "detect_format", "table_exists", "read_table", "table_version", "input_fingerprint",
-    "Commit", "write_table", "write_commit", "committed", "restore_table", "read_version", "local_path",
+    "Commit", "write_table", "write_commit", "committed", "append_rows", "compact", "restore_table", "read_version", "local_path",
 ]

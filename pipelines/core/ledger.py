@@ -81,11 +81,11 @@ def ledger_ref(root: str | Path) -> TableRef:
 
 def append(spark, root: str | Path, record: RunRecord) -> int:
     """Append one row (a blind append: concurrent runs never conflict on the ledger); return the
-    ledger's version that holds it."""
-    from pipelines.core.lakehouse import write_table
+    ledger's version that holds it. The ledger is compacted now and then (:func:`lakehouse.append_rows`)."""
+    from pipelines.core.lakehouse import append_rows
 
     df = spark.createDataFrame([record.to_row()], LEDGER_SCHEMA)
-    return write_table(df.coalesce(1), ledger_ref(root), record.run_id, mode="append")
+    return append_rows(df.coalesce(1), ledger_ref(root), record.run_id)
 
 
 def read_all(spark, root: str | Path):

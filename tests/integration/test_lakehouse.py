@@ -38,6 +38,27 @@ def test_an_empty_overwrite_of_an_empty_table_still_commits_for_its_run(spark, t
     assert sorted((r["version"], r["userMetadata"]) for r in history) == [(0, "run-1"), (1, "run-2"), (2, "run-3")]
 
 
+def test_log_table_appends_are_compacted_every_nth_version_with_rows_and_history_kept(spark, tmp_path):
+    ref = TableRef(path=str(tmp_path / "log"))
+    versions = [lakehouse.append_rows(spark.createDataFrame([(i, f"run-{i}")], "i int, run string").coalesce(1),
+                                      ref, f"run-{i}", compact_every=2) for i in range(5)]
+    # v0, v1 appends; v2 append + v3 compaction; v4 append + v5 compaction; v6 append + v7 compaction
+    assert versions == [0, 1, 2, 4, 6]
+    ops = {r["version"]: r["operation"] for r in lakehouse.delta_table(spark, ref).history().collect()}
+    assert [v for v, op in sorted(ops.items()) if op == "OPTIMIZE"] == [3, 5, 7]
+    assert lakehouse.delta_table(spark, ref).detail().collect()[0]["numFiles"] == 1
+    assert sorted(r["i"] for r in lakehouse.read_table(spark, ref).collect()) == [0, 1, 2, 3, 4]
+    assert sorted(r["i"] for r in lakehouse.read_version(spark, ref, 2).collect()) == [0, 1, 2]
+    assert lakehouse.committed(spark, ref, "run-4").version == 6
+
+
+def test_a_compaction_that_cannot_run_is_logged_and_never_raises(spark, tmp_path, caplog):
+    ref = TableRef(path=str(tmp_path / "not-a-table"))
+    with caplog.at_level("WARNING", logger="lakesieve.lakehouse"):
+        assert lakehouse.compact(spark, ref) is False
+    assert f"could not compact '{ref.label}'" in caplog.text
+
+
 def test_parquet_and_csv_are_read_and_missing_paths_named(spark, tmp_path):
     df = spark.createDataFrame([(1, 2.5), (2, 3.5)], "id int, x double")
     df.write.parquet(str(tmp_path / "pq"))
