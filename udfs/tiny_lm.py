@@ -67,7 +67,7 @@ def train_causal_lm(model, tokenizer, texts: Sequence[str], *, steps: int, batch
         opt.zero_grad()
         out.loss.backward()
         opt.step()
-        losses.append(float(out.loss))
+        losses.append(out.loss.item())
     model.eval()
     return losses
 
