@@ -24,15 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def fill(spark, root: str, runs: int, compact_every: int) -> float:
-    from pipelines.core import lakehouse, ledger
+    from pipelines.core import ledger
 
     t0 = time.perf_counter()
     for i in range(runs):
         for status in ("running", "success"):
             rec = ledger.RunRecord(run_id=f"run-{i}", stage="cluster", status=status, started_at=ledger.now(),
                                    ended_at=None if status == "running" else ledger.now())
-            df = spark.createDataFrame([rec.to_row()], ledger.LEDGER_SCHEMA).coalesce(1)
-            lakehouse.append_rows(df, ledger.ledger_ref(root), rec.run_id, compact_every=compact_every)
+            ledger.append(spark, root, rec, compact_every=compact_every)
     return time.perf_counter() - t0
 
 

@@ -79,13 +79,15 @@ def ledger_ref(root: str | Path) -> TableRef:
     return TableRef(path=str(Path(root) / "_lakesieve" / "runs"))
 
 
-def append(spark, root: str | Path, record: RunRecord) -> int:
+def append(spark, root: str | Path, record: RunRecord, *, compact_every: int | None = None) -> int:
     """Append one row (a blind append: concurrent runs never conflict on the ledger); return the
-    ledger's version that holds it. The ledger is compacted now and then (:func:`lakehouse.append_rows`)."""
-    from pipelines.core.lakehouse import append_rows
+    ledger's version that holds it. The ledger is compacted now and then (:func:`lakehouse.append_rows`;
+    ``compact_every``: its default unless given, 0 never)."""
+    from pipelines.core.lakehouse import COMPACT_EVERY, append_rows
 
     df = spark.createDataFrame([record.to_row()], LEDGER_SCHEMA)
-    return append_rows(df.coalesce(1), ledger_ref(root), record.run_id)
+    every = COMPACT_EVERY if compact_every is None else compact_every
+    return append_rows(df.coalesce(1), ledger_ref(root), record.run_id, compact_every=every)
 
 
 def read_all(spark, root: str | Path):
