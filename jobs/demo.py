@@ -21,6 +21,24 @@ def dataset_root(root: str | Path, dataset: str) -> Path:
     return Path(root) / "demo" / dataset
 
 
+def _one_chunk_strings(frame):
+    """The frame with each pandas string column rebuilt as one Arrow chunk.
+
+    A ``pd.concat`` of pandas 3 string columns keeps several Arrow chunks; pyspark's Arrow path cannot
+    convert those ("Cannot convert pyarrow.lib.ChunkedArray to pyarrow.lib.Array") and falls back to
+    the slow row-by-row path with a warning.
+    """
+    import pandas as pd
+
+    strings = [c for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)]
+    if not strings:
+        return frame
+    frame = frame.copy()
+    for c in strings:
+        frame[c] = frame[c].astype(object).astype(frame[c].dtype)
+    return frame
+
+
 def write_dataset(spark, root: str | Path, dataset: str, *, seed: int = DEMO_SEED, regenerate: bool = False) -> list[str]:
     """Write one dataset's tables; return their paths. Skips a dataset already complete."""
     base = dataset_root(root, dataset)
@@ -32,7 +50,8 @@ def write_dataset(spark, root: str | Path, dataset: str, *, seed: int = DEMO_SEE
     written = []
     for table in demo_data.generate(dataset, seed=seed):
         path = base / table.name
-        df = spark.createDataFrame(table.frame, schema=table.schema) if table.schema else spark.createDataFrame(table.frame)
+        frame = _one_chunk_strings(table.frame)
+        df = spark.createDataFrame(frame, schema=table.schema) if table.schema else spark.createDataFrame(frame)
         if table.format == "delta":
             lakehouse.write_table(df, TableRef(path=str(path)), f"demo-{dataset}-seed{seed}", partition_by=table.partition_by)
         elif table.format == "parquet":

@@ -40,6 +40,9 @@ def build_tiny_gpt2(texts: Sequence[str], *, seed: int = 0, n_layer: int = 2, n_
                                      n_layer=n_layer, n_head=n_head, bos_token_id=2, eos_token_id=2,
                                      pad_token_id=1)
     model = transformers.GPT2LMHeadModel(config)
+    # transformers derives the loss from the class name, which for GPT2LMHeadModel matches none of its
+    # loss names: it would warn and fall back to the causal-LM loss. Name that loss explicitly.
+    model.loss_type = "ForCausalLM"
     model.eval()
     return model, tokenizer
 

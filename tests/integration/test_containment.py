@@ -78,6 +78,26 @@ def test_ground_truth_is_real(spark, lake):
     assert len(demo_lake.DESIGNED) >= 25 and len(demo_lake.NEAR_MISSES) >= 10
 
 
+@pytest.mark.filterwarnings("ignore:createDataFrame attempted Arrow optimization")
+def test_demo_frames_take_the_arrow_path(spark):
+    """A pd.concat of pandas string columns (several Arrow chunks) reaches Spark through Arrow, with
+    its values intact, instead of pyspark's slow row-by-row fallback and its warning."""
+    frame = pd.concat([pd.DataFrame({"s": ["a", "b"]}), pd.DataFrame({"s": ["c", None]})], ignore_index=True)
+    assert frame["s"].array._pa_array.num_chunks == 2
+    fixed = demo._one_chunk_strings(frame)
+    assert fixed["s"].array._pa_array.num_chunks == 1 and frame["s"].array._pa_array.num_chunks == 2
+    key = "spark.sql.execution.arrow.pyspark.fallback.enabled"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "false")
+    try:
+        with pytest.raises(Exception, match="ChunkedArray"):
+            spark.createDataFrame(frame, "s string")
+        rows = spark.createDataFrame(fixed, "s string").collect()
+    finally:
+        spark.conf.set(key, before)
+    assert [r["s"] for r in rows] == ["a", "b", "c", None]
+
+
 def test_precision_and_recall_are_one(lake):
     edges, truth = lake["edges"], lake["truth"]
     found = set(map(tuple, edges[edges.reached == "verified"][["parent", "child"]].values))
