@@ -7,7 +7,7 @@ iterations, seed and spherical setting, and train on the same number of points (
 k x 256 itself; the stage's bounded sample is set to the same size). The raw side starts from a numpy
 array in memory; the stage starts from a Parquet table and ends with its three Delta tables written
 (read, seeded sample, train, assign every row on the executors, write, ledger). The Spark session is
-started before the clock; the stage runs twice (cold: the session's first run; warm: again). A second
+started before the clock; the stage runs cold (the session's first run) and then warm three times (median), interleaved with raw runs (median). A second
 peer, the script a user would write (pyarrow read, FAISS, pyarrow write), shows what reading the
 Parquet costs. Figures go to bench/results/cluster.md (notes below its marker line are kept).
 """
@@ -152,6 +152,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clusters", type=int, default=1024)
     ap.add_argument("--niter", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--warm-runs", type=int, default=3, help="warm stage runs; the median is reported")
+    ap.add_argument("--fixed-rows", type=int, default=20_000, help="rows of the small run that measures a run's fixed cost")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "cluster.md"))
     args = ap.parse_args(argv)
     os.environ.setdefault("LAKESIEVE_PROGRESS", "false")
@@ -181,9 +183,20 @@ def _run(args: argparse.Namespace, x: np.ndarray, work: Path, job, get_spark) ->
     # cold: the first run in this Spark session (what a spark-submit job pays: Delta's and the Python
     # workers' first use); warm: the same run again into a second lakehouse (a notebook, or the next stage)
     cold_s, cold_steps, cold_rows = run_stage(spark, job, cfg, work / "lake_cold")
-    warm_s, warm_steps, warm_rows = run_stage(spark, job, cfg, work / "lake_warm")
-    raw_after, _ = raw_faiss(x, args.clusters, args.niter, args.seed)
-    raw_s = (raw_before + raw_after) / 2
+    raw_runs = [raw_before, raw_faiss(x, args.clusters, args.niter, args.seed)[0]]
+    warm_runs = []
+    for i in range(args.warm_runs):  # interleaved with raw runs: both see the same machine
+        warm_runs.append(run_stage(spark, job, cfg, work / f"lake_warm{i}"))
+        raw_runs.append(raw_faiss(x, args.clusters, args.niter, args.seed)[0])
+    warm_s, warm_steps, warm_rows = sorted(warm_runs, key=lambda r: r[0])[len(warm_runs) // 2]  # the median run
+    raw_s = float(np.median(raw_runs))
+    # What a warm run costs whatever its data (ledger reads and rows, Delta commits, job launches): the
+    # same stage on a small slice of the same vectors, k = 16.
+    write_parquet(x[:args.fixed_rows], work / "in" / "small")
+    small_cfg = {**cfg, "inputs": {"embeddings": str(work / "in" / "small")},
+                 "params": {**cfg["params"], "num_clusters": 16, "max_train_samples": min(args.fixed_rows, 4096)}}
+    fixed_runs = [run_stage(spark, job, small_cfg, work / f"lake_small{i}")[0] for i in range(3)]
+    fixed_s = float(np.median(fixed_runs))
     raw_sizes = np.bincount(raw_labels, minlength=args.clusters)
 
     def ratios(stage_s: float) -> str:
@@ -200,15 +213,18 @@ def _run(args: argparse.Namespace, x: np.ndarray, work: Path, job, get_spark) ->
 Command: `{cmd}`
 
 {args.rows:,} x {args.dim} float32 vectors, k = {args.clusters}, {args.niter} iterations, spherical, seed {args.seed}.
-Raw FAISS (`faiss.Kmeans` + `IndexFlatIP.search` on a numpy array already in memory) took {raw_before:.1f} s before
-the stage runs and {raw_after:.1f} s after them; the ratios use their mean, {raw_s:.1f} s.
+Raw FAISS (`faiss.Kmeans` + `IndexFlatIP.search` on a numpy array already in memory) ran {len(raw_runs)} times,
+interleaved with the stage's runs ({", ".join(f"{r:.1f}" for r in raw_runs)} s); the ratios use their median, {raw_s:.1f} s.
+The warm stage ran {len(warm_runs)} times ({", ".join(f"{r[0]:.1f}" for r in warm_runs)} s); the table shows the median run.
 
 | run | seconds | stage / raw FAISS | overhead / raw FAISS = (stage - raw) / raw |
 |---|---|---|---|
-| raw FAISS, in memory (mean of 2) | {raw_s:.1f} | 1.00 | 0 |
+| raw FAISS, in memory (median of {len(raw_runs)}) | {raw_s:.1f} | 1.00 | 0 |
 | raw script: pyarrow reads the Parquet, FAISS, pyarrow writes labels + centroids | {script_s:.1f} | {ratios(script_s)} |
 | cluster stage, cold: first run in the Spark session (a spark-submit job) | {cold_s:.1f} | {ratios(cold_s)} |
-| cluster stage, warm: the same run again, into a new lakehouse (a notebook, a pipeline's next stage) | {warm_s:.1f} | {ratios(warm_s)} |
+| cluster stage, warm: the same run again, into a new lakehouse (a notebook, a pipeline's next stage); median of {len(warm_runs)} | {warm_s:.1f} | {ratios(warm_s)} |
+| a warm run's fixed cost: the stage on the first {args.fixed_rows:,} rows, k = 16 (median of {len(fixed_runs)}) | {fixed_s:.1f} | {fixed_s / raw_s:.2f} | |
+| warm stage minus that fixed cost: what grows with the data | {warm_s - fixed_s:.1f} | {ratios(warm_s - fixed_s)} |
 
 The stage reads the Parquet table, takes its seeded training sample, trains, assigns every row on the
 executors, writes three Delta tables (assignments, centroids, rejected) and records the run in the ledger.
@@ -217,8 +233,12 @@ Rows assigned: {cold_rows:,} (cold) and {warm_rows:,} (warm) of {args.rows:,}; r
 {min(args.rows, 256 * args.clusters):,} points (FAISS's k x 256 subsample; the stage's bounded sample set to the same size).
 
 - Issue 5's goal, "the stage's overhead <= 1.5x raw FAISS on CPU": overhead / raw is
-  {(cold_s - raw_s) / raw_s:.2f} cold and {(warm_s - raw_s) / raw_s:.2f} warm: {'met' if overhead_met else 'NOT met'} in this run.
+  {(cold_s - raw_s) / raw_s:.2f} cold and {(warm_s - raw_s) / raw_s:.2f} warm (median; the {len(warm_runs)} warm runs: {", ".join(f"{(r[0] - raw_s) / raw_s:.2f}" for r in warm_runs)}):
+  {'met' if overhead_met else 'NOT met'} in this run (both readings must be under 1.5 for "met").
   Read as "the whole stage <= 1.5x raw FAISS" (stage / raw <= 1.5) it is not met: see where the time goes below.
+  Of the warm run, {fixed_s:.1f} s is paid by any run of the stage whatever its size (the small run's
+  {", ".join(f"{r:.1f}" for r in fixed_runs)} s); what grows with the data is {(warm_s - fixed_s) / raw_s:.2f}x raw FAISS
+  (overhead {(warm_s - fixed_s - raw_s) / raw_s:.2f}). The fixed part is amortised on larger tables; the goal is judged on the whole run above.
 
 Where the stage's time goes (seconds, timed around the runner's and the stage's functions in this run):
 
