@@ -12,7 +12,8 @@ training FAISS k-means, solving an ILP).
 
 Prints ``<what> ...`` when the step starts and ``<what> done in 3.2s`` (or ``failed after``) when it
 ends, to stderr, so stdout stays the CLI's summary. With ``total`` and tqdm installed it draws a tqdm
-bar instead. ``LAKESIEVE_PROGRESS=false`` (the tests' setting) silences it, as it does Spark's bar.
+bar instead when stderr is a terminal (:func:`interactive`). ``LAKESIEVE_PROGRESS=false`` (the tests'
+setting) silences it, as it does Spark's bar; ``true`` forces both bars on, even in a log file.
 """
 from __future__ import annotations
 
@@ -23,8 +24,33 @@ from contextlib import contextmanager
 from typing import IO, Iterator
 
 
+def _setting() -> bool | None:
+    """``LAKESIEVE_PROGRESS`` as a bool, or None when it is not set."""
+    value = os.environ.get("LAKESIEVE_PROGRESS")
+    if value is None or not value.strip():
+        return None
+    return value.strip().lower() not in ("false", "0", "no", "off")
+
+
 def enabled() -> bool:
-    return os.environ.get("LAKESIEVE_PROGRESS", "true").strip().lower() not in ("false", "0", "no", "off")
+    """Whether to print the start / done lines (on unless ``LAKESIEVE_PROGRESS`` is false)."""
+    setting = _setting()
+    return True if setting is None else setting
+
+
+def interactive(stream: IO[str] | None = None) -> bool:
+    """Whether to draw redrawn bars (tqdm, Spark's console bar) on ``stream`` (default stderr).
+
+    ``LAKESIEVE_PROGRESS`` decides when set; otherwise only a terminal gets them: in a log file (an
+    Airflow task, CI, ``make demo > log``) every redraw would be another line."""
+    setting = _setting()
+    if setting is not None:
+        return setting
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 class Progress:
@@ -45,9 +71,10 @@ def progress(what: str, *, total: int | None = None, stream: IO[str] | None = No
              show: bool | None = None) -> Iterator[Progress]:
     """Report the start, the end and the elapsed time of a driver-side step (see the module docstring)."""
     out = stream if stream is not None else sys.stderr
+    draw = show is True or (show is None and interactive(out))  # show=True forces the bar too
     show = enabled() if show is None else show
     bar = None
-    if show and total is not None:
+    if show and draw and total is not None:
         try:
             from tqdm import tqdm
         except ImportError:

@@ -12,6 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from pipelines.core import progress
 from pipelines.core.errors import EnvironmentSetupError
 
 _DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -88,7 +89,7 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", os.environ.get("LAKESIEVE_PROGRESS", "true"))
+        .config("spark.ui.showConsoleProgress", "true" if progress.interactive(sys.stderr) else "false")
         .config("spark.driver.memory", os.environ.get("LAKESIEVE_DRIVER_MEMORY", "2g"))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.databricks.delta.snapshotPartitions", "2")

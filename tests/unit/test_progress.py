@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipelines.core.progress import progress
+from pipelines.core.progress import interactive, progress
 
 
 def test_start_and_done_lines_with_elapsed_time():
@@ -42,3 +42,25 @@ def test_silent_when_progress_is_off(monkeypatch):
     with progress("anything", total=3, stream=out) as p:
         p.update(3)
     assert out.getvalue() == "" and p.done == 3
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_bars_only_on_a_terminal_unless_the_setting_says(monkeypatch):
+    """In a log file (not a terminal) a long step prints its two lines but no redrawn bar; a terminal
+    gets the bar; LAKESIEVE_PROGRESS=true forces the bar (and Spark's) into a log, false silences all."""
+    monkeypatch.delenv("LAKESIEVE_PROGRESS", raising=False)
+    log, tty = io.StringIO(), _Terminal()
+    for out in (log, tty):
+        with progress("k-means iterations", total=4, stream=out) as p:
+            p.update(4)
+    assert log.getvalue().splitlines()[0] == "k-means iterations ..." and "%|" not in log.getvalue()
+    assert "k-means iterations: 100%" in tty.getvalue()
+    assert (interactive(log), interactive(tty)) == (False, True)
+    monkeypatch.setenv("LAKESIEVE_PROGRESS", "true")
+    assert (interactive(log), interactive(tty)) == (True, True)
+    monkeypatch.setenv("LAKESIEVE_PROGRESS", "off")
+    assert (interactive(log), interactive(tty)) == (False, False)
