@@ -25,6 +25,7 @@ from pyspark.sql import types as T
 from pipelines.cluster.config import ClusterParams
 from pipelines.cluster.sample import training_sample
 from pipelines.core.errors import ConfigError, DataError
+from pipelines.embed.models import one_model
 from udfs.faiss_kmeans import assign_batches, gpu_count, train_kmeans
 
 INPUT = "embeddings"
@@ -101,4 +102,5 @@ def cluster(df: DataFrame, params: ClusterParams, *, table: str = INPUT) -> Clus
 
 
 def transform(inputs: Mapping[str, DataFrame], params: ClusterParams) -> dict[str, DataFrame]:
-    return cluster(inputs[INPUT], params)._asdict()
+    rows = one_model(inputs[INPUT], params.embedding_model, table=INPUT, key="params.embedding_model")
+    return cluster(rows, params)._asdict()

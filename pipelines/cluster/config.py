@@ -35,6 +35,9 @@ class ClusterParams:
         256, doc="FAISS subsamples the training set to k x this (FAISS's default 256)", minimum=1)
     device: Literal["auto", "cpu", "cuda"] = param(
         "auto", doc="auto: FAISS on the GPU when faiss.get_num_gpus() > 0, else the CPU")
+    embedding_model: str | None = param(
+        None, doc="cluster only the rows of embeddings whose `model` equals this (required when the table "
+                  "holds several models: their vectors are in different spaces)")
 
     def __post_init__(self) -> None:
         if self.num_clusters > self.max_train_samples:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipelines.core.errors import SchemaContractError
+from pipelines.core.errors import DataError, SchemaContractError
 
 _INTEGER = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _FLOAT = (T.FloatType, T.DoubleType, T.DecimalType)
@@ -71,3 +72,12 @@ def check_columns(df: DataFrame, columns: Iterable[Column], table: str) -> None:
             raise SchemaContractError(
                 f"table '{table}' column '{col.name}' has type {dtype.simpleString()}, but {col.kind} is needed"
             )
+
+
+def check_unique_ids(df: DataFrame, table: str, examples: int = 5) -> None:
+    """Raise :class:`DataError` showing example ids when an id occurs more than once (an action, run
+    before any output is written; it collects at most ``examples`` ids)."""
+    dupes = df.groupBy("id").count().where(F.col("count") > 1).orderBy("id").limit(examples).collect()
+    if dupes:
+        shown = ", ".join(f"{r['id']!r} (x{r['count']})" for r in dupes)
+        raise DataError(f"table '{table}' column 'id' has duplicate values, e.g. {shown}; ids must be unique")

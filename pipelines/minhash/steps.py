@@ -36,16 +36,6 @@ def standard_documents(docs: DataFrame, table: str = "documents") -> DataFrame:
                        F.coalesce(F.octet_length("text"), F.lit(0)).cast("long").alias("num_bytes"))
 
 
-def check_unique_ids(docs: DataFrame, table: str = "documents", examples: int = 5) -> None:
-    """Raise :class:`DataError` showing example ids when an id occurs more than once (an action,
-    run before any output is written; it collects at most ``examples`` ids)."""
-    dupes = (docs.groupBy("id").count().where(F.col("count") > 1)
-             .orderBy("id").limit(examples).collect())
-    if dupes:
-        shown = ", ".join(f"{r['id']!r} (x{r['count']})" for r in dupes)
-        raise DataError(f"table '{table}' column 'id' has duplicate values, e.g. {shown}; ids must be unique")
-
-
 def check_previous_index(previous: DataFrame, docs: DataFrame, params: MinhashParams) -> None:
     """The previous index must have the index columns, the same id type, the same scope, and no id
     of this batch (re-indexing a document would count it twice)."""

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pipelines.core.contract import check_unique_ids
 from pipelines.minhash import steps
 from pipelines.minhash.config import MinhashParams
 
@@ -45,7 +46,7 @@ def dedup(documents: DataFrame, previous_index: DataFrame | None, params: Minhas
     """Run the stage's steps (see the module docstring); raises before any output is computed when
     ids repeat, the source column is mistyped or the previous index does not fit."""
     docs = steps.standard_documents(documents)
-    steps.check_unique_ids(documents)
+    check_unique_ids(documents, "documents")
     if previous_index is not None:
         steps.check_previous_index(previous_index, documents, params)
 

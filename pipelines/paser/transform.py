@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pipelines.core.contract import check_unique_ids
 from pipelines.core.errors import DataError
 from pipelines.paser.budget import allocate_budget, resolve_total_budget
 from pipelines.paser.concepts import REASON_BUDGET_FILLED, REASON_CONFLICT, select_in_cluster
@@ -31,13 +32,6 @@ from pipelines.paser.spectral import SpectralResult, assign_by_knn_vote, spectra
 REASON_MISSING_SCORE = "missing_score"
 REASON_MISSING_EMBEDDING = "missing_embedding"
 MINILM = "all-MiniLM-L6-v2"
-
-
-def check_unique_ids(df: DataFrame, table: str) -> None:
-    """DataError naming ``table`` when an id occurs twice (one aggregate, at most one row collected)."""
-    dup = df.groupBy("id").count().where(F.col("count") > 1).limit(1).collect()
-    if dup:
-        raise DataError(f"table '{table}' has duplicate id {dup[0]['id']!r}; ids must be unique")
 
 
 def embed_instructions(rows: DataFrame, params: PaserParams) -> DataFrame:

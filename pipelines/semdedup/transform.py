@@ -24,7 +24,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pipelines.core.contract import check_unique_ids
 from pipelines.core.errors import DataError
+from pipelines.embed.models import one_model
 from pipelines.semdedup.config import SemDedupParams
 from pipelines.semdedup.epsilon import threshold_bin_for_target
 from pipelines.semdedup.kernel import dedup_cluster, max_similarities, similarity_bin
@@ -40,33 +42,12 @@ class SemDedupResult(NamedTuple):
     epsilon: float
 
 
-def _check_unique_ids(df: DataFrame, table: str) -> None:
-    dup = df.groupBy("id").count().where(F.col("count") > 1).limit(1).collect()
-    if dup:
-        raise DataError(f"table '{table}' has duplicate id {dup[0]['id']!r} ({dup[0]['count']} rows); ids must be unique")
-
-
-def _embedding_rows(embeddings: DataFrame, model: str | None) -> DataFrame:
-    if "model" in embeddings.columns:
-        if model is not None:
-            embeddings = embeddings.where(F.col("model") == F.lit(model))
-        else:
-            models = [r["model"] for r in embeddings.select("model").distinct().limit(3).collect()]
-            if len(models) > 1:
-                raise DataError(f"table 'embeddings' column 'model' holds several models ({', '.join(map(str, models))}); "
-                                "set 'params.embedding_model' to the one to deduplicate on")
-    elif model is not None:
-        from pipelines.core.errors import ConfigError
-
-        raise ConfigError("config key 'params.embedding_model' is set but table 'embeddings' has no column 'model'")
-    return embeddings.select("id", F.col("vector").alias("vector"))
-
-
 def members_and_rejects(assignments: DataFrame, embeddings: DataFrame, params: SemDedupParams) -> tuple[DataFrame, DataFrame]:
     """(members: id, cluster, distance, vector) that can be judged, and (id, cluster, reason) that cannot."""
-    _check_unique_ids(assignments, "assignments")
-    emb = _embedding_rows(embeddings, params.embedding_model)
-    _check_unique_ids(emb, "embeddings")
+    check_unique_ids(assignments, "assignments")
+    emb = one_model(embeddings, params.embedding_model, table="embeddings", key="params.embedding_model")
+    emb = emb.select("id", "vector")
+    check_unique_ids(emb, "embeddings")
     rows = assignments.select("id", F.col("cluster").cast("int").alias("cluster"),
                               F.col("distance").cast("double").alias("distance")).join(emb, "id", "left")
     vec = F.col("vector")

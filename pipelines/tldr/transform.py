@@ -18,7 +18,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pipelines.core.contract import check_unique_ids
 from pipelines.core.errors import ConfigError, DataError
+from pipelines.embed.models import one_model
 from pipelines.tldr.captions import cached_captioner, load_captioner, refine_batch
 from pipelines.tldr.config import TldrParams
 from pipelines.tldr.prefilter import image_text_similarity, top_fraction_flags
@@ -43,20 +45,6 @@ def cluster_quota_column(size_col: str, ratio: float) -> F.Column:
     return F.expr(f"(CAST({size_col} AS BIGINT) * {frac.numerator} + {frac.denominator - 1}) div {frac.denominator}")
 
 
-def _embedding_rows(df: DataFrame, model: str | None, table: str) -> DataFrame:
-    if model is not None:
-        if "model" not in df.columns:
-            raise ConfigError(f"a model filter is set for input '{table}', but the table has no column 'model'")
-        df = df.where(F.col("model") == F.lit(model))
-    return df.select("id", "vector")
-
-
-def _check_unique_ids(df: DataFrame, table: str) -> None:
-    dup = df.groupBy("id").count().where(F.col("count") > 1).limit(1).collect()
-    if dup:
-        raise DataError(f"table '{table}' has duplicate id {dup[0]['id']!r} ({dup[0]['count']} rows); ids must be unique")
-
-
 def sample_per_cluster(candidates: DataFrame, ratio: float, seed: int) -> DataFrame:
     """``candidates`` (id, cluster) plus ``sampled``: the first ceil(ratio * size) of each cluster in
     (sampling key, id) order. Window partitioned by cluster: no global sort, no single partition."""
@@ -72,17 +60,19 @@ def sample_per_cluster(candidates: DataFrame, ratio: float, seed: int) -> DataFr
 def select(inputs: Mapping[str, DataFrame], params: TldrParams) -> TldrResult:
     """Run TL;DR on ``inputs['assignments']`` (+ embeddings and captions as configured)."""
     assignments = inputs["assignments"]
-    _check_unique_ids(assignments, "assignments")
+    check_unique_ids(assignments, "assignments")
     rows = assignments.select("id", F.col("cluster").cast("int").alias("cluster"))
     cut = None
     if params.prefilter:
         for name in ("image_embeddings", "text_embeddings"):
             if inputs.get(name) is None:
                 raise ConfigError(f"config key 'inputs.{name}' must name an existing table when 'params.prefilter' is true")
-        images = _embedding_rows(inputs["image_embeddings"], params.image_model, "image_embeddings")
-        texts = _embedding_rows(inputs["text_embeddings"], params.text_model, "text_embeddings")
-        _check_unique_ids(images, "image_embeddings")
-        _check_unique_ids(texts, "text_embeddings")
+        images = one_model(inputs["image_embeddings"], params.image_model, table="image_embeddings",
+                           key="params.image_model").select("id", "vector")
+        texts = one_model(inputs["text_embeddings"], params.text_model, table="text_embeddings",
+                          key="params.text_model").select("id", "vector")
+        check_unique_ids(images, "image_embeddings")
+        check_unique_ids(texts, "text_embeddings")
         scores = image_text_similarity(images, texts)
         rows = rows.join(scores, "id", "left")
         rows, cut = top_fraction_flags(rows.where(F.col("cluster").isNotNull()), params.prefilter_keep_fraction)
@@ -123,7 +113,7 @@ def attach_captions(selected: DataFrame, captions: DataFrame | None, params: Tld
             from pipelines.core.errors import SchemaContractError
 
             raise SchemaContractError(f"table 'captions' has no column '{col}'; it has: {', '.join(captions.columns)}")
-    _check_unique_ids(captions.select("id"), "captions")
+    check_unique_ids(captions.select("id"), "captions")
     cap_cols = ["id", "caption"] + (["image"] if params.refine_captions else [])
     joined = selected.join(captions.select(*cap_cols), "id", "left")
     if not params.refine_captions:

@@ -11,6 +11,7 @@ from pipelines.cluster.cluster import cluster
 from pipelines.cluster.config import ClusterParams
 from pipelines.cluster.sample import training_sample
 from pipelines.core import lakehouse
+from pipelines.core.errors import ConfigError, DataError
 from pipelines.core.tables import TableRef
 from pipelines.embed.config import EmbedParams
 from pipelines.embed.embed import embed
@@ -98,6 +99,40 @@ def test_too_many_clusters_is_an_error_naming_the_key_and_keeps_outputs(spark, l
     assert lakehouse.table_version(spark, TableRef.parse("cluster/assignments", root)) == before
     assert cli_main(["run", "cluster", "--lakehouse", root, "--set", "num_clusters=10",
                      "--set", "max_train_samples=5"]) == 2
+
+
+def test_one_model_at_a_time(spark, tmp_path):
+    """Two models' vectors of one length are never clustered together: without params.embedding_model
+    the run stops naming the column and the key, writing nothing; with it, exactly that model's 60 rows
+    are clustered into their blobs; a model the table lacks, or a table without `model`, is named."""
+    x, _ = blobs(num_blobs=4, per_blob=PER_BLOB, dim=16)
+    rows = [(i, "a", [float(v) for v in x[i]]) for i in range(len(x))] + \
+        [(1000 + i, "b", [float(-v) for v in x[i]]) for i in range(len(x))]
+    root = str(tmp_path / "lake")
+    lakehouse.write_table(spark.createDataFrame(rows, "id long, model string, vector array<float>"),
+                          TableRef.parse("in/two_models", root), "setup")
+    cfg = {"inputs": {"embeddings": "in/two_models"}, "quality": {"enabled": False},
+           "params": {"num_clusters": 4, "niter": 20}}
+    with pytest.raises(DataError, match=r"table 'embeddings' column 'model' holds several models \(a, b\); "
+                                        r"set 'params.embedding_model'"):
+        job.run(spark, cfg, lakehouse_root=root)
+    assert not lakehouse.table_exists(spark, TableRef.parse("cluster/assignments", root))
+    result = job.run(spark, {**cfg, "params": {**cfg["params"], "embedding_model": "a"}}, lakehouse_root=root)
+    got = _read(spark, root, "cluster/assignments").collect()
+    assert result.status == "success" and sorted(r["id"] for r in got) == list(range(60))
+    by_blob = {}
+    for r in got:
+        by_blob.setdefault(blob_of(r["id"]), set()).add(r["cluster"])
+    assert all(len(c) == 1 for c in by_blob.values()) and len({next(iter(c)) for c in by_blob.values()}) == 4
+    with pytest.raises(DataError, match=r"no row of table 'embeddings' has model 'c' \(config key "
+                                        r"'params.embedding_model'\); its column 'model' holds: a, b"):
+        job.run(spark, {**cfg, "params": {**cfg["params"], "embedding_model": "c"}}, lakehouse_root=root)
+    lakehouse.write_table(spark.createDataFrame([(r[0], r[2]) for r in rows[:60]], "id long, vector array<float>"),
+                          TableRef.parse("in/no_model", root), "setup")
+    with pytest.raises(ConfigError, match="config key 'params.embedding_model' is set but table 'embeddings' "
+                                          "has no column 'model'"):
+        job.run(spark, {**cfg, "inputs": {"embeddings": "in/no_model"},
+                        "params": {**cfg["params"], "embedding_model": "a"}}, lakehouse_root=root)
 
 
 def test_near_copies_from_embed_land_in_their_original_cluster(spark):

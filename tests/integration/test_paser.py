@@ -118,7 +118,7 @@ def test_bad_inputs_and_config_fail_with_named_errors(spark, lake):
     _write(spark, lake, "in/dup_scores", [(1, 0.1, 5), (1, 0.2, 5)], "id long, jsd double, tokens long")
     cfg = _config()
     cfg["inputs"]["scores"] = "in/dup_scores"
-    with pytest.raises(DataError, match="in/dup_scores.*duplicate id 1|duplicate id 1"):
+    with pytest.raises(DataError, match=r"table 'scores' column 'id' has duplicate values, e\.g\. 1 \(x2\)"):
         paser_job.run(spark, cfg, lakehouse_root=lake)
     _write(spark, lake, "in/no_jsd", [(1, 5)], "id long, tokens long")
     cfg["inputs"]["scores"] = "in/no_jsd"

@@ -141,7 +141,7 @@ def test_bad_input_is_a_named_error_with_no_output(spark, tmp_path):
     assignments, embeddings = tables(spark)
     lakehouse.write_table(assignments, TableRef.parse("cluster/assignments", root), "setup")
     lakehouse.write_table(embeddings.unionByName(embeddings.limit(1)), TableRef.parse("embed/embeddings", root), "setup")
-    with pytest.raises(DataError, match="table 'embeddings' has duplicate id"):
+    with pytest.raises(DataError, match="table 'embeddings' column 'id' has duplicate values"):
         job.run(spark, {"quality": {"enabled": False}}, lakehouse_root=root)
     assert lakehouse.read_table(spark, TableRef.parse("semdedup/kept", root)).count() == 0 if \
         lakehouse.table_exists(spark, TableRef.parse("semdedup/kept", root)) else True

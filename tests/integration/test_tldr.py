@@ -139,7 +139,7 @@ def test_bad_input_and_config_errors(spark, lake, tmp_path):
         select({"assignments": assignments}, build_config(TldrParams, {"prefilter": True}))
     with pytest.raises(ConfigError, match="inputs.text_embeddings"):
         select({"assignments": assignments, "image_embeddings": img}, build_config(TldrParams, {"prefilter": True}))
-    with pytest.raises(DataError, match="table 'assignments' has duplicate id"):
+    with pytest.raises(DataError, match="table 'assignments' column 'id' has duplicate values"):
         select({"assignments": assignments.unionByName(assignments.limit(1))}, build_config(TldrParams, {}))
     with pytest.raises(ConfigError, match="inputs.captions"):
         select({"assignments": assignments}, build_config(TldrParams, {"refine_captions": True, "captioner": "x:y"}))
