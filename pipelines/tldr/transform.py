@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipelines.core.contract import check_unique_ids
-from pipelines.core.errors import ConfigError, DataError
+from pipelines.core.errors import ConfigError
 from pipelines.embed.models import one_model
 from pipelines.tldr.captions import cached_captioner, load_captioner, refine_batch
 from pipelines.tldr.config import TldrParams
