@@ -39,7 +39,7 @@ def write_lake(root: Path, tables: int, rows: int, seed: int = 0) -> None:
     for f in range((tables + FAMILY - 1) // FAMILY):
         names = {"id": f"id_{f}", "cat": f"cat_{f}", "x": f"x_{f}", "day": f"day_{f}"}
 
-        def extract(i: int) -> dict:
+        def extract(i: int, names: dict = names) -> dict:
             return {names["id"]: np.arange(i * rows, (i + 1) * rows, dtype=np.int64),
                     names["cat"]: rng.choice(["a", "b", "c", "d"], rows),
                     names["x"]: np.round(rng.uniform(0, 100, rows), 2),

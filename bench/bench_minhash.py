@@ -116,7 +116,7 @@ def _spark():
 def part_quality(args) -> str:
     from pipelines.core.config import build_config
     from pipelines.minhash.config import MinhashParams
-    from pipelines.minhash.transform import dedup
+    from pipelines.minhash.transform import transform as minhash_transform
 
     spark = _spark()
     docs, _ = _corpus(0, args.base)
@@ -144,7 +144,7 @@ def part_quality(args) -> str:
     for name, overrides, (unit, size) in configs:
         params = build_config(MinhashParams, overrides)
         truth = _exact_pairs(texts, size, unit, 0.8)
-        found = _cluster_pairs(dedup(df, None, params).duplicates.collect())
+        found = _cluster_pairs(minhash_transform({"documents": df}, params).duplicates.collect())
         p, r, f = _prf(found, truth)
         b, rw = params.bands
         out.append(f"| {name} | {b}x{rw} | {len(truth)} | {len(found)} | {p:.3f} | {r:.3f} | {f:.3f} |")
@@ -224,13 +224,13 @@ def _peak_rss_mb() -> float:
 def _stage_once(n_docs: int) -> dict:
     """One stage run (Spark local) on the bulk corpus read from Parquet; outputs computed; peak memories."""
     from pipelines.minhash.config import MinhashParams
-    from pipelines.minhash.transform import dedup
+    from pipelines.minhash.transform import transform as minhash_transform
 
     spark = _spark()
     df = spark.read.parquet(str(_corpus_file(n_docs)))
     t0 = time.perf_counter()
-    out = dedup(df, None, MinhashParams())
-    counts = {n: getattr(out, n).count() for n in ("kept", "duplicates", "filtered", "index")}
+    out = minhash_transform({"documents": df}, MinhashParams())
+    counts = {n: getattr(out, n).count() for n in ("kept", "duplicates", "rejected", "index")}
     seconds = time.perf_counter() - t0
     jvm = spark._jvm.java.lang.management.ManagementFactory
     heap_peak = sum(p.getPeakUsage().getUsed() for p in jvm.getMemoryPoolMXBeans()

@@ -86,12 +86,12 @@ def synthetic_embeddings(n: int, dim: int = 384, clusters: int = 20, seed: int =
 
 def _child(method: str, n: int, k: int) -> None:
     """Run one clustering in this (fresh) process; print JSON with seconds, peak RSS growth and ARI."""
-    from sklearn.metrics import adjusted_rand_score
-
     import tracemalloc
 
+    from sklearn.metrics import adjusted_rand_score
+
     x, truth = synthetic_embeddings(n)
-    import faiss, scipy.sparse.linalg, sklearn.cluster, sklearn.decomposition  # noqa: F401,E401 - import before the baseline
+    import faiss  # noqa: F401,E401 - import before the baseline
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()  # numpy and Python allocations made by the clustering (not FAISS's C++ buffers)
     t0 = time.perf_counter()
@@ -197,7 +197,6 @@ def _masked_finetune(model, tokenizer, texts, steps, seed):
 
 
 def paser_subset(frame, labels, scores, budget, seed=0) -> list[int]:
-    import pandas as pd
 
     from pipelines.paser.budget import allocate_budget
     from pipelines.paser.concepts import efficiency, select_in_cluster
@@ -340,7 +339,7 @@ def main(argv=None) -> int:
     n_big, n_dense = (20000, 3000) if quick else (100000, 10000)
     ours = run_child("ours", n_big, 20, 300)
     dense = run_child("dense", n_dense, 20, 200)
-    lines += [f"## 3. Clustering speed and memory (synthetic 384-d unit embeddings, 20 clusters, each run in its own process)", "",
+    lines += ["## 3. Clustering speed and memory (synthetic 384-d unit embeddings, 20 clusters, each run in its own process)", "",
               "| method | N | wall s | peak traced alloc MiB | peak RSS growth MiB | ARI vs truth |",
               "|---|---|---|---|---|---|",
               f"| ours: 10k spectral sample (kNN graph, L_sym, eigsh) + kNN vote for the rest | {n_big} | "

@@ -16,50 +16,16 @@ import sys
 import time
 from typing import Sequence
 
+from jobs import summary
+from jobs.summary import format_table
 from pipelines.core.errors import LakesieveError
+from pipelines.core.layout import default_lakehouse
 
 
 def _version() -> str:
     from jobs.runner import _version as v
 
     return v()
-
-
-def _table(rows: list[Sequence[object]], headers: Sequence[str]) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
-
-
-def print_summary(result, out=None) -> None:
-    """The short table a run ends with, to ``out`` (default: the current ``sys.stdout``, looked up at
-    call time so a replaced stdout, as in a notebook or under pytest, is honoured)."""
-    from jobs.runner import RunResult
-
-    out = out if out is not None else sys.stdout
-
-    assert isinstance(result, RunResult)
-    head = f"{result.stage}: {result.status} (run {result.run_id}, {result.seconds:.1f}s)"
-    if result.status == "skipped":
-        head += " - same inputs and config as an earlier successful run; use --force to rerun"
-    print(head, file=out)
-    rows = []
-    for name, version in sorted(result.output_versions.items()):
-        rows.append((name, f"v{version}", result.metrics.get(f"rows.{name}", ""), result.outputs.get(name, "")))
-    if rows:
-        print(_table(rows, ("output", "version", "rows", "table")), file=out)
-    other = {k: v for k, v in result.metrics.items() if not k.startswith("rows.")}
-    if other:
-        print(_table([(k, _fmt(v)) for k, v in sorted(other.items())], ("metric", "value")), file=out)
-    if result.quality_failures:
-        print(f"quality: {len(result.quality_failures)} expectation(s) failed", file=out)
-    elif result.status == "success":
-        print("quality: all expectations passed", file=out)
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _spark(app: str):
@@ -75,14 +41,14 @@ def cmd_run(args) -> int:
     spec = runner.build_spec(stage, args.config, overrides=args.set, lakehouse_root=args.lakehouse, force=args.force)
     spark = _spark(f"lakesieve-{stage.name}")
     result = runner.run_stage(spark, stage, spec)
-    print_summary(result)
+    summary.print_summary(result)
     return 0
 
 
 def cmd_demo(args) -> int:
     from jobs import demo, registry, runner
 
-    root = args.lakehouse or runner.default_lakehouse()
+    root = args.lakehouse or default_lakehouse()
     spark = _spark("lakesieve-demo")
     t0 = time.time()
     written = demo.write_all(spark, root, regenerate=args.regenerate)
@@ -98,31 +64,23 @@ def cmd_demo(args) -> int:
         stage = registry.load_stage(e.name)
         print(f"\n== {e.name}: {stage.description}")
         result = runner.run(spark, stage, registry.config_path(e), lakehouse_root=root, force=args.force)
-        print_summary(result)
+        summary.print_summary(result)
         results.append(result)
-    if importlib_has("jobs.report"):
-        from jobs import report
+    from jobs import report
 
-        page = report.write_report(spark, root)
-        print(f"\nreport: {page}")
+    page = report.write_report(spark, root)
+    print(f"\nreport: {page}")
     print(f"\ndemo finished in {time.time() - t0:.0f}s; lakehouse at {os.path.abspath(root)}; "
           f"`lakesieve runs --lakehouse {root}` lists the runs")
     return 0
 
 
-def importlib_has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
 def cmd_runs(args) -> int:
     from pyspark.sql import functions as F
 
-    from jobs import runner
     from pipelines.core import ledger
 
-    root = args.lakehouse or runner.default_lakehouse()
+    root = args.lakehouse or default_lakehouse()
     spark = _spark("lakesieve-runs")
     df = ledger.latest_states(spark, root)
     if args.stage:
@@ -137,7 +95,7 @@ def cmd_runs(args) -> int:
         table.append((r["run_id"], r["stage"], r["status"], r["quality"] or "-",
                       f"{r['started_at']:%Y-%m-%d %H:%M:%S}" if r["started_at"] else "",
                       f"{secs:.1f}s" if secs != "" else "", (r["error"] or "").split("\n")[0][:80]))
-    print(_table(table, ("run_id", "stage", "status", "quality", "started (UTC)", "took", "error")))
+    print(format_table(table, ("run_id", "stage", "status", "quality", "started (UTC)", "took", "error")))
     return 0
 
 
@@ -153,16 +111,18 @@ def cmd_stages(args) -> int:
             except LakesieveError as exc:  # one broken stage must not hide the others
                 desc = f"(cannot load: {exc.one_line()})"
             rows.append((e.name, ",".join(e.upstream) or "-", e.schedule, desc))
-        print(_table(rows, ("stage", "after", "schedule", "what it does")))
+        print(format_table(rows, ("stage", "after", "schedule", "what it does")))
         return 0
     stage = registry.load_stage(args.stage)
     print(f"{stage.name}: {stage.description}\n")
-    print(_table([(n, s.default or ("(optional)" if s.optional else "(required)"), ", ".join(f"{c.name}:{c.kind}" for c in s.columns))
+    print(format_table([(n, s.default or ("(optional)" if s.optional else "(required)"), ", ".join(f"{c.name}:{c.kind}" for c in s.columns))
                   for n, s in stage.inputs.items()], ("input", "default", "columns")))
     print()
-    print(_table([(o.name, f"{stage.name}/{o.name}", o.doc) for o in stage.outputs], ("output", "default", "what")))
+    print(format_table([(o.name, f"{stage.name}/{o.name}", ", ".join(f"{c.name}:{c.kind}" for c in o.columns)
+                         + (", <input columns>" if o.passthrough else ""), o.doc) for o in stage.outputs],
+                       ("output", "default", "columns", "what")))
     print()
-    print(_table(describe_config(stage.params_cls), ("params.key", "default", "meaning")))
+    print(format_table(describe_config(stage.params_cls), ("params.key", "default", "meaning")))
     return 0
 
 
@@ -209,10 +169,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("stage", nargs="?")
     p.set_defaults(func=cmd_stages)
 
-    if importlib_has("jobs.report"):
-        from jobs import report
+    from jobs import report
 
-        report.register_command(sub)
+    report.register_command(sub)
 
     from jobs import registry
 
@@ -220,9 +179,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for e in registry.available():
         for command in e.commands:
             if command == requested:
-                stage = registry.load_stage(e.name)
-                if stage.register_commands is not None:
-                    stage.register_commands(sub)
+                registry.register_commands(e, sub)
             else:
                 sub.add_parser(command, help=f"{e.name} commands (see `lakesieve {command} -h`)")
     return parser

@@ -244,7 +244,7 @@ def restore(spark, lake_root: str, table: str, *, out=sys.stdout) -> str:
 
 def _cmd_apply(args) -> int:
     from jobs.cli import _spark
-    from jobs.runner import default_lakehouse
+    from pipelines.core.layout import default_lakehouse
 
     root = args.lakehouse or default_lakehouse()
     plan = args.plan or str(Path(root) / "containment" / "plan")
@@ -254,7 +254,7 @@ def _cmd_apply(args) -> int:
 
 def _cmd_restore(args) -> int:
     from jobs.cli import _spark
-    from jobs.runner import default_lakehouse
+    from pipelines.core.layout import default_lakehouse
 
     lake = args.lake or str(Path(args.lakehouse or default_lakehouse()) / "demo" / "lake")
     restore(_spark("lakesieve-containment-restore"), lake, args.table)

@@ -56,7 +56,7 @@ def parse_overrides(text: str) -> list[str]:
 
 def run(spark, stage_job: ModuleType, args: NotebookArgs) -> runner.RunResult:
     """Run the stage through its job module (``jobs.<module>.run``) and print the CLI's run summary."""
-    from jobs.cli import print_summary
+    from jobs.summary import print_summary
 
     result = stage_job.run(spark, args.config, overrides=args.overrides, lakehouse_root=args.lakehouse_root,
                            force=args.force)
@@ -66,13 +66,16 @@ def run(spark, stage_job: ModuleType, args: NotebookArgs) -> runner.RunResult:
 
 def display_outputs(spark, stage: Stage, args: NotebookArgs, result: runner.RunResult,
                     display: Callable) -> dict[str, DataFrame]:
-    """``display`` each output at the version this run wrote (for a skipped run, the earlier run's);
-    returns them by output name, for the notebook's own summaries."""
+    """``display`` each output at the version this run wrote (for a skipped run, the earlier run's), its
+    declared columns in declared order; returns them by output name, for the notebook's own summaries."""
     spec = runner.build_spec(stage, args.config, overrides=args.overrides, lakehouse_root=args.lakehouse_root)
     shown = {}
     for output in stage.outputs:
         ref, version = spec.outputs[output.name], result.output_versions[output.name]
         print(f"{output.name}: {ref.label} v{version}  {output.doc}")
-        shown[output.name] = lakehouse.read_version(spark, ref, version)
+        table = lakehouse.read_version(spark, ref, version)
+        # The declared columns first, in declared order (then a passthrough output's input columns).
+        rest = [c for c in table.columns if c not in output.column_names] if output.passthrough else []
+        shown[output.name] = table.select(*[f"`{c}`" for c in (*output.column_names, *rest)])
         display(shown[output.name])
     return shown

@@ -6,7 +6,9 @@ Databricks bundle, so no task list is ever copied by hand.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipelines.core.errors import ConfigError, MissingDependencyError
 
@@ -18,11 +20,15 @@ class StageEntry:
     upstream: tuple[str, ...] = ()  # stages whose outputs this one reads
     schedule: str = "daily"         # "weekly", "daily" or "on_demand" (Airflow)
     demo_config: str | None = None  # jobs/configs/<file> used by `lakesieve demo`
-    commands: tuple[str, ...] = ()  # extra top-level CLI commands its Stage.register_commands adds
+    # Extra top-level CLI commands (``lakesieve containment apply``): their names, and the module whose
+    # ``register(subparsers)`` adds them. The only way a stage adds commands.
+    commands: tuple[str, ...] = ()
+    commands_module: str | None = None
 
 
 STAGES: tuple[StageEntry, ...] = (
-    StageEntry("containment", "jobs.containment", (), "weekly", "containment.yaml", ("containment",)),
+    StageEntry("containment", "jobs.containment", (), "weekly", "containment.yaml", ("containment",),
+               "jobs.containment_apply"),
     StageEntry("minhash", "jobs.minhash", (), "daily", "minhash.yaml"),
     StageEntry("embed", "jobs.embed", ("minhash",), "daily", "embed.yaml"),
     StageEntry("cluster", "jobs.cluster", ("embed",), "daily", "cluster.yaml"),
@@ -64,7 +70,16 @@ def load_stage(name: str):
     return module.STAGE
 
 
-def config_path(e: StageEntry):
-    from pathlib import Path
+def register_commands(e: StageEntry, subparsers) -> None:
+    """Add ``e``'s extra CLI commands (its ``commands_module.register``) to ``subparsers``."""
+    try:
+        module = importlib.import_module(e.commands_module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the commands of stage '{e.name}' cannot be loaded: {e.commands_module} needs "
+            f"{exc.name or 'a module'} ({exc}); `make setup` installs every extra") from exc
+    module.register(subparsers)
 
+
+def config_path(e: StageEntry):
     return Path(__file__).resolve().parent / "configs" / e.demo_config if e.demo_config else None

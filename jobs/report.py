@@ -1,66 +1,29 @@
 """``lakesieve report``: one static HTML page summarising the latest successful run of each stage.
 
 The page needs no network to view: plots are inline SVG drawn here, styles are inline. For each
-stage in the registry it shows the latest successful run from the ledger (``_lakesieve/runs``), the
-output tables at the versions that run wrote (``output_versions``; paths from ``config_json``) and
-its metrics, plus the stage's own summary:
+stage in the registry it shows the latest successful run from the ledger (``_lakesieve/runs``), its
+outputs and metrics, the stage's own section and its recent run history (durations, rows written).
 
-- containment: the surviving containment graph (parent -> child) and the planned savings (``plan``);
-- minhash: the duplicate-cluster size distribution (``duplicates``) and the SlimPajama-style
-  per-source table (``source_stats``, SlimPajama-DC 2023 Table 2 style);
-- cluster: cluster sizes; tldr / semdedup: per-cluster size and kept fraction;
-- ct-reduce: kept ratio per volume (``volume_stats``);
-- paser: budget and capability-degradation score (CDS) per cluster (``clusters``, PASER §3.2-3.3).
-
-Bounds: only aggregates and small summary tables are read (group-by counts, at most
-``MAX_BARS`` bars, ``MAX_EDGES`` graph edges and ``MAX_TABLE_ROWS`` table rows); no dataset is collected.
+A stage's section is declared with the stage (``Stage.report`` in ``pipelines/<stage>/stage.py``):
+it gets the outputs at the versions that run wrote, **restricted to their declared columns**, so a
+section can only use what the stage declares. Bounds: only aggregates and small summaries are read
+(``pipelines.core.report_items``); no dataset is collected.
 """
 from __future__ import annotations
 
 import html
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-MAX_BARS = 40
-MAX_EDGES = 120
-MAX_TABLE_ROWS = 50
+from pipelines.core.layout import SYSTEM_DIR
+from pipelines.core.report_items import Bars, Graph, ReportContext, Table
 
-
-# ---------------------------------------------------------------------------------------------
-# What a section holds (pure data: tests assert these numbers; rendering is separate)
-
-@dataclass
-class Bars:
-    """A bar chart: one bar per label."""
-
-    title: str
-    labels: list[str]
-    values: list[float]
-    x_label: str = ""
-    y_label: str = ""
-    note: str = ""
-
-
-@dataclass
-class Graph:
-    """A directed graph: nodes (name -> group) and edges (src -> dst)."""
-
-    title: str
-    nodes: dict[str, str]
-    edges: list[tuple[str, str]]
-    note: str = ""
-
-
-@dataclass
-class Table:
-    title: str
-    headers: list[str]
-    rows: list[list[Any]]
-    note: str = ""
+HISTORY_RUNS = 10  # runs per stage in its history table
 
 
 @dataclass
@@ -69,6 +32,7 @@ class Section:
     run: dict | None = None  # run_id, ended_at, output_versions, metrics, quality
     items: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    history: Table | None = None
 
     @property
     def anchor(self) -> str:
@@ -79,8 +43,9 @@ class Section:
 # Reading (small aggregates only)
 
 def latest_successful_runs(spark, root: str) -> dict[str, dict]:
-    """stage -> its newest successful run: run id, end time, outputs (label, version), metrics, quality."""
-    from pyspark.sql import Window, functions as F
+    """stage -> its newest successful run: run id, end time, inputs and outputs (label, version), metrics."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
 
     from pipelines.core import ledger
 
@@ -89,236 +54,107 @@ def latest_successful_runs(spark, root: str) -> dict[str, dict]:
             .withColumn("_rank", F.row_number().over(w)).where("_rank = 1").drop("_rank").collect())
     runs = {}
     for r in rows:
-        labels = json.loads(r["config_json"] or "{}").get("outputs", {})
+        config = json.loads(r["config_json"] or "{}")
+        labels = config.get("outputs", {})
         versions = json.loads(r["output_versions"] or "{}")
         runs[r["stage"]] = {
             "run_id": r["run_id"], "ended_at": r["ended_at"], "quality": r["quality"] or "-",
-            "metrics": json.loads(r["metrics"] or "{}"),
+            "metrics": json.loads(r["metrics"] or "{}"), "inputs": config.get("inputs", {}),
+            "params": config.get("params", {}),
             "outputs": {name: (labels.get(name, ""), version) for name, version in versions.items()},
         }
     return runs
 
 
-def _output(spark, run: dict, name: str):
-    """The output table ``name`` at the version the run wrote, or None when the run has no such output."""
+def declared_outputs(spark, stage, run: dict) -> dict:
+    """The run's outputs at the versions it wrote, each restricted to its declared columns (in order)."""
     from pipelines.core import lakehouse
     from pipelines.core.tables import TableRef
 
-    if name not in run["outputs"]:
-        return None
-    label, version = run["outputs"][name]
-    return lakehouse.read_version(spark, TableRef.parse(label), int(version))
+    frames = {}
+    for out in stage.outputs:
+        if out.name not in run["outputs"]:
+            continue
+        label, version = run["outputs"][out.name]
+        df = lakehouse.read_version(spark, TableRef.parse(label), int(version))
+        rest = [c for c in df.columns if c not in out.column_names] if out.passthrough else []
+        frames[out.name] = df.select(*[f"`{c}`" for c in (*out.column_names, *rest)])
+    return frames
 
 
-def _pick(df, *candidates: str) -> str | None:
-    lower = {c.lower(): c for c in df.columns}
-    for cand in candidates:
-        if cand.lower() in lower:
-            return lower[cand.lower()]
-    return None
+class CurrentInputs(Mapping):
+    """The run's input tables as they are now, read on first use; ``None`` when one cannot be read."""
 
+    def __init__(self, spark, labels: Mapping[str, str]):
+        self._spark, self._labels, self._frames = spark, dict(labels), {}
 
-def _missing(table: str, df, *candidates: str) -> str:
-    return f"table '{table}' has none of the columns {', '.join(candidates)} (it has: {', '.join(df.columns)})"
+    def __getitem__(self, name: str):
+        if name not in self._frames:
+            from pipelines.core import lakehouse
+            from pipelines.core.tables import TableRef
 
+            if name not in self._labels:
+                raise KeyError(name)
+            try:
+                self._frames[name] = lakehouse.read_table(self._spark, TableRef.parse(self._labels[name]))
+            except Exception:  # noqa: BLE001 - an input moved or deleted since the run: the section shows less
+                self._frames[name] = None
+        return self._frames[name]
 
-def _per_key_bars(df, key: str, value_col, title: str, x_label: str, y_label: str, *, order_by_value: bool) -> Bars:
-    """One bar per key (at most MAX_BARS: the largest values, or the first keys in order)."""
-    from pyspark.sql import functions as F
+    def __iter__(self):
+        return iter(self._labels)
 
-    agg = df.groupBy(key).agg(value_col.alias("value"))
-    total = agg.count()
-    ordered = agg.orderBy(F.col("value").desc(), F.col(key)) if order_by_value else agg.orderBy(F.col(key))
-    rows = ordered.limit(MAX_BARS).collect()
-    note = f"{MAX_BARS} of {total} shown ({'largest' if order_by_value else 'first'})" if total > MAX_BARS else ""
-    return Bars(title, [str(r[key]) for r in rows], [float(r["value"] or 0) for r in rows], x_label, y_label, note)
-
-
-def _size_histogram(df, key: str, title: str, x_label: str, *, extra: int = 0) -> Bars:
-    """How many groups have each size (group size = rows per key + ``extra``)."""
-    from pyspark.sql import functions as F
-
-    sizes = df.groupBy(key).agg((F.count("*") + F.lit(extra)).alias("size"))
-    hist = sizes.groupBy("size").agg(F.count("*").alias("groups")).orderBy("size").limit(MAX_BARS + 1).collect()
-    note = f"first {MAX_BARS} sizes shown" if len(hist) > MAX_BARS else ""
-    hist = hist[:MAX_BARS]
-    return Bars(title, [str(r["size"]) for r in hist], [float(r["groups"]) for r in hist], x_label, "groups", note)
-
-
-def _small_table(df, title: str) -> Table:
-    total = df.count()
-    orderable = [f.name for f in df.schema.fields if f.dataType.typeName() not in ("map", "struct", "array", "binary")]
-    rows = df.orderBy(*orderable[:3]).limit(MAX_TABLE_ROWS).collect() if orderable else df.limit(MAX_TABLE_ROWS).collect()
-    note = f"{MAX_TABLE_ROWS} of {total} rows shown" if total > MAX_TABLE_ROWS else ""
-    return Table(title, list(df.columns), [[r[c] for c in df.columns] for r in rows], note)
-
-
-def _containment(spark, run, section: Section) -> None:
-    from pyspark.sql import functions as F
-
-    plan = _output(spark, run, "plan")
-    actions: dict[str, str] = {}
-    if plan is not None:
-        table, action = _pick(plan, "table_id", "table"), _pick(plan, "action")
-        if table and action:
-            deleted = plan.where(F.col(action) == "delete")
-            size = _pick(plan, "size_bytes")
-            saving = _pick(plan, "net_saving_per_month")
-            agg = deleted.agg(F.count("*").alias("n"),
-                              (F.sum(size) if size else F.lit(None)).alias("bytes"),
-                              (F.sum(saving) if saving else F.lit(None)).alias("saving")).collect()[0]
-            section.items.append(Table("Planned savings", ["tables to delete", "bytes freed", "net saving per month"],
-                                       [[agg["n"], agg["bytes"], agg["saving"]]]))
-            cols = [c for c in (table, _pick(plan, "parent"), size, saving, _pick(plan, "reason")) if c]
-            section.items.append(_small_table(deleted.select(*cols).orderBy(table), "Planned deletions"))
-            actions = {r[table]: r[action] for r in plan.select(table, action).limit(MAX_EDGES * 2).collect()}
-        else:
-            section.notes.append(_missing("plan", plan, "table_id", "action"))
-    edges = _output(spark, run, "edges")
-    if edges is not None:
-        parent, child = _pick(edges, "parent"), _pick(edges, "child")
-        if parent and child:
-            pruned = _pick(edges, "pruned_by")
-            alive = edges.where(F.col(pruned).isNull()) if pruned else edges
-            rows = alive.select(parent, child).orderBy(parent, child).limit(MAX_EDGES + 1).collect()
-            pairs = [(r[parent], r[child]) for r in rows[:MAX_EDGES]]
-            nodes = {n: actions.get(n, "keep") for pair in pairs for n in pair}
-            total = edges.count()
-            note = (f"{len(pairs)} containment edge(s) survive pruning out of {total} schema candidates"
-                    + (f"; first {MAX_EDGES} drawn" if len(rows) > MAX_EDGES else ""))
-            section.items.insert(0, Graph("Containment graph (parent -> contained child)", nodes, pairs, note))
-        else:
-            section.notes.append(_missing("edges", edges, "parent", "child"))
-
-
-def _minhash(spark, run, section: Section) -> None:
-    dups = _output(spark, run, "duplicates")
-    if dups is not None:
-        key = _pick(dups, "duplicate_of", "kept_id", "representative", "cluster_id", "component")
-        if key:
-            section.items.append(_size_histogram(
-                dups, key, "Duplicate-cluster size distribution (kept document + its duplicates)",
-                "cluster size (documents)", extra=1))
-        else:
-            section.notes.append(_missing("duplicates", dups, "duplicate_of", "kept_id", "cluster_id"))
-    stats = _output(spark, run, "source_stats")
-    if stats is not None:
-        section.items.append(_small_table(stats, "Per source (SlimPajama-style)"))
-
-
-def _cluster(spark, run, section: Section) -> None:
-    from pyspark.sql import functions as F
-
-    centroids = _output(spark, run, "centroids")
-    if centroids is not None and _pick(centroids, "cluster") and _pick(centroids, "size"):
-        section.items.append(_per_key_bars(centroids, "cluster", F.sum("size"), "Cluster sizes", "cluster", "members",
-                                           order_by_value=True))
-        return
-    assignments = _output(spark, run, "assignments")
-    if assignments is not None and _pick(assignments, "cluster"):
-        section.items.append(_per_key_bars(assignments, "cluster", F.count("*"), "Cluster sizes", "cluster",
-                                           "members", order_by_value=True))
-
-
-def _kept_fraction(section: Section, per_cluster, title_stage: str) -> None:
-    """per_cluster: cluster, members, kept -> size bars and kept-fraction bars on the same clusters."""
-    from pyspark.sql import functions as F
-
-    total = per_cluster.count()
-    rows = per_cluster.orderBy(F.col("members").desc(), F.col("cluster")).limit(MAX_BARS).collect()
-    note = f"{MAX_BARS} largest of {total} clusters shown" if total > MAX_BARS else ""
-    labels = [str(r["cluster"]) for r in rows]
-    section.items.append(Bars(f"{title_stage}: cluster sizes", labels, [float(r["members"]) for r in rows],
-                              "cluster", "members", note))
-    section.items.append(Bars(f"{title_stage}: kept fraction per cluster", labels,
-                              [float(r["kept"]) / float(r["members"]) if r["members"] else 0.0 for r in rows],
-                              "cluster", "kept / members", note))
-
-
-def _tldr(spark, run, section: Section) -> None:
-    from pyspark.sql import functions as F
-
-    selected = _output(spark, run, "selected")
-    if selected is None:
-        return
-    if not (_pick(selected, "cluster") and _pick(selected, "selected")):
-        section.notes.append(_missing("selected", selected, "cluster", "selected"))
-        return
-    per_cluster = selected.groupBy("cluster").agg(F.count("*").alias("members"),
-                                                  F.sum(F.col("selected").cast("int")).alias("kept"))
-    _kept_fraction(section, per_cluster, "TL;DR")
-
-
-def _semdedup(spark, run, section: Section) -> None:
-    from pyspark.sql import functions as F
-
-    kept, dups = _output(spark, run, "kept"), _output(spark, run, "duplicates")
-    if kept is None or dups is None:
-        return
-    if not (_pick(kept, "cluster") and _pick(dups, "cluster")):
-        section.notes.append(_missing("kept/duplicates", kept, "cluster"))
-        return
-    members = (kept.select("cluster", F.lit(1).alias("is_kept"))
-               .unionByName(dups.select("cluster", F.lit(0).alias("is_kept"))))
-    per_cluster = members.groupBy("cluster").agg(F.count("*").alias("members"), F.sum("is_kept").alias("kept"))
-    _kept_fraction(section, per_cluster, "SemDeDup")
-
-
-def _ct_reduce(spark, run, section: Section) -> None:
-    from pyspark.sql import functions as F
-
-    stats = _output(spark, run, "volume_stats")
-    if stats is None:
-        return
-    volume, ratio = _pick(stats, "volume_id"), _pick(stats, "ratio")
-    if not (volume and ratio):
-        section.notes.append(_missing("volume_stats", stats, "volume_id", "ratio"))
-        return
-    section.items.append(_per_key_bars(stats, volume, F.max(ratio), "Kept ratio per volume (kept / slices)",
-                                       "volume", "kept ratio", order_by_value=False))
-
-
-def _paser(spark, run, section: Section) -> None:
-    from pyspark.sql import functions as F
-
-    clusters = _output(spark, run, "clusters")
-    if clusters is None:
-        return
-    key = _pick(clusters, "cluster", "cluster_id")
-    budget = _pick(clusters, "budget", "allocated", "budget_count", "selected")
-    cds = _pick(clusters, "cds", "degradation", "capability_degradation")
-    if not key:
-        section.notes.append(_missing("clusters", clusters, "cluster"))
-        return
-    if budget:
-        section.items.append(_per_key_bars(clusters, key, F.sum(budget), "Budget per cluster (samples)", "cluster",
-                                           "budget", order_by_value=False))
-    if cds:
-        section.items.append(_per_key_bars(clusters, key, F.max(cds), "Capability-degradation score (CDS) per cluster",
-                                           "cluster", "CDS", order_by_value=False))
-    if not (budget or cds):
-        section.notes.append(_missing("clusters", clusters, "budget", "cds"))
-
-
-SUMMARISERS = {"containment": _containment, "minhash": _minhash, "cluster": _cluster, "tldr": _tldr,
-               "semdedup": _semdedup, "ct-reduce": _ct_reduce, "paser": _paser}
+    def __len__(self) -> int:
+        return len(self._labels)
 
 
 def summarise(spark, root: str) -> list[Section]:
     """One section per registry stage (plus stages the ledger knows that the registry does not)."""
     from jobs import registry
+    from pipelines.core.errors import LakesieveError
 
     runs = latest_successful_runs(spark, root)
+    histories = run_history(spark, root)
     names = [e.name for e in registry.STAGES] + sorted(set(runs) - {e.name for e in registry.STAGES})
     sections = []
     for name in names:
-        section = Section(name, runs.get(name))
+        section = Section(name, runs.get(name), history=histories.get(name))
         if section.run is None:
             section.notes.append(f"No successful run of {name} in this lakehouse yet.")
-        elif name in SUMMARISERS:
-            SUMMARISERS[name](spark, section.run, section)
+        else:
+            try:
+                stage = registry.load_stage(name)
+            except LakesieveError as exc:
+                stage = None
+                section.notes.append(f"stage {name} cannot be loaded here: {exc.one_line()}")
+            if stage is not None and stage.report is not None:
+                context = ReportContext(section.run["metrics"], section.run["params"],
+                                        CurrentInputs(spark, section.run["inputs"]))
+                section.items = list(stage.report(declared_outputs(spark, stage, section.run), context))
         sections.append(section)
     return sections
+
+
+def run_history(spark, root: str, per_stage: int = HISTORY_RUNS) -> dict[str, Table]:
+    """stage -> its ``per_stage`` latest runs: when, status, how long, rows written per output."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from pipelines.core import ledger
+
+    w = Window.partitionBy("stage").orderBy(F.col("started_at").desc(), F.col("run_id").desc())
+    rows = (ledger.latest_states(spark, root).withColumn("_n", F.row_number().over(w)).where(F.col("_n") <= per_stage)
+            .select("stage", "run_id", "status", "started_at", "ended_at", "metrics").collect())
+    by_stage: dict[str, list] = {}
+    for r in sorted(rows, key=lambda r: (r["stage"], r["started_at"]), reverse=True):
+        metrics = json.loads(r["metrics"] or "{}")
+        written = ", ".join(f"{k[5:]} {v:,}" for k, v in sorted(metrics.items()) if k.startswith("rows."))
+        took = (r["ended_at"] - r["started_at"]).total_seconds() if r["ended_at"] and r["started_at"] else None
+        by_stage.setdefault(r["stage"], []).append(
+            [r["run_id"], r["status"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}" if r["started_at"] else "", took, written])
+    return {stage: Table(f"Run history (latest {per_stage})", ["run", "status", "started (UTC)", "took", "rows written"],
+                         table_rows, units={"took": "seconds", "rows written": "text"})
+            for stage, table_rows in by_stage.items()}
 
 
 def recent_runs(spark, root: str, limit: int = 30) -> Table:
@@ -328,7 +164,7 @@ def recent_runs(spark, root: str, limit: int = 30) -> Table:
     return Table("Recent runs (newest first)", ["run", "stage", "status", "quality", "started (UTC)", "error"],
                  [[r["run_id"], r["stage"], r["status"], r["quality"] or "-",
                    f"{r['started_at']:%Y-%m-%d %H:%M:%S}" if r["started_at"] else "",
-                   (r["error"] or "").split("\n")[0][:100]] for r in rows])
+                   (r["error"] or "").split("\n")[0][:100]] for r in rows], units={"error": "text"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,6 +179,47 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
     return "" if v is None else str(v)
+
+
+def format_bytes(n: float) -> str:
+    """Bytes in decimal units: 950 B, 12.3 kB, 4.56 MB, 7.89 GB."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:,.3g} {unit}" if abs(n) < 1000 * scale or unit == "TB" else f"{n / scale:,.0f} {unit}"
+    return f"{int(n):,} B"
+
+
+def format_money(v: float, currency: str) -> str:
+    """Money with its currency; amounts under one cent keep four significant digits (0.0004476 USD)."""
+    return f"{v:,.2f} {currency}" if abs(v) >= 0.01 or v == 0 else f"{v:.4g} {currency}"
+
+
+def format_cell(v: Any, unit: str | None, currency: str = "USD") -> str:
+    """One table cell in its unit (``pipelines.core.report_items.UNITS``)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or unit in (None, "text"):
+        return _fmt(v)
+    if unit == "bytes":
+        return format_bytes(float(v))
+    if unit == "money":
+        return format_money(float(v), currency)
+    if unit == "fraction":
+        return f"{100.0 * float(v):.1f} %"
+    if unit == "seconds":
+        return f"{float(v):,.1f} s"
+    return _fmt(v)
+
+
+def metric_unit(name: str) -> str | None:
+    """The unit of a run metric, from its name (``plan.bytes_saved`` is bytes, ``kept_fraction`` a fraction)."""
+    if "bytes" in name:
+        return "bytes"
+    if name.endswith("fraction"):
+        return "fraction"
+    if "saving" in name or "cost" in name:
+        return "money"  # every price in lakesieve is in USD (pipelines.containment.stage.CURRENCY)
+    return None
 
 
 def svg_bars(chart: Bars, width: int = 720, height: int = 280) -> str:
@@ -413,7 +290,9 @@ def svg_graph(graph: Graph, size: int = 520) -> str:
 
 def html_table(table: Table) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in table.headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in table.rows)
+    units = [table.units.get(h) for h in table.headers]
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(format_cell(c, u, table.currency))}</td>"
+                                    for c, u in zip(row, units)) + "</tr>" for row in table.rows)
     note = f'<p class="note">{html.escape(table.note)}</p>' if table.note else ""
     return f'<h3>{html.escape(table.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}'
 
@@ -460,8 +339,11 @@ def render(root: str, sections: Sequence[Section], runs: Table, data_docs: str |
             body.append(html_table(outputs))
             other = sorted((k, v) for k, v in run["metrics"].items() if not k.startswith("rows."))
             if other:
-                body.append(html_table(Table("Metrics", ["metric", "value"], [list(kv) for kv in other])))
+                body.append(html_table(Table("Metrics", ["metric", "value"],
+                                             [[k, format_cell(v, metric_unit(k))] for k, v in other])))
         body += [_render_item(item) for item in s.items]
+        if s.history is not None:
+            body.append(html_table(s.history))
         body += [f'<p class="{"empty" if s.run is None else "note"}">{html.escape(n)}</p>' for n in s.notes]
         parts.append(f'<section id="{s.anchor}"><h2>{html.escape(s.stage)}</h2>{"".join(body)}</section>')
     parts.append("</body></html>")
@@ -469,12 +351,12 @@ def render(root: str, sections: Sequence[Section], runs: Table, data_docs: str |
 
 
 def default_path(root: str | Path) -> Path:
-    return Path(root) / "_lakesieve" / "report" / "index.html"
+    return Path(root) / SYSTEM_DIR / "report" / "index.html"
 
 
 def write_report(spark, root: str | Path, out: str | Path | None = None) -> Path:
     """Write the report page (default ``<root>/_lakesieve/report/index.html``) and return its path."""
-    from jobs.runner import data_docs_dir
+    from pipelines.core.layout import data_docs_dir
 
     root = str(root)
     path = Path(out) if out else default_path(root)
@@ -490,7 +372,7 @@ def write_report(spark, root: str | Path, out: str | Path | None = None) -> Path
 
 
 def cmd_report(args) -> int:
-    from jobs.runner import default_lakehouse
+    from pipelines.core.layout import default_lakehouse
     from pipelines.core.session import get_spark
 
     root = args.lakehouse or default_lakehouse()

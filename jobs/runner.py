@@ -20,17 +20,17 @@ from typing import Any, Mapping
 
 from pipelines.core import lakehouse, ledger
 from pipelines.core.config import apply_overrides, build_config, config_hash, config_to_dict, load_yaml
-from pipelines.core.contract import check_columns
-from pipelines.core.errors import ConfigError, LakesieveError, QualityCheckError
+from pipelines.core.contract import check_columns, check_output
+from pipelines.core.errors import ConcurrentRunError, ConfigError, LakesieveError, QualityCheckError
+from pipelines.core.layout import data_docs_dir, default_lakehouse, quality_ref
 from pipelines.core.stage import Stage
 from pipelines.core.tables import TableRef
 
+__all__ = ["QualityOptions", "RunSpec", "RunResult", "build_spec", "run_stage", "run", "check_outputs",
+           "default_lakehouse", "quality_ref", "data_docs_dir"]
+
 _TOP_KEYS = {"stage", "lakehouse", "inputs", "outputs", "params", "quality"}
 _QUALITY_KEYS = {"enabled", "fail_on_error", "data_docs"}
-
-
-def default_lakehouse() -> str:
-    return os.environ.get("LAKESIEVE_LAKEHOUSE", "lakehouse")
 
 
 @dataclass(frozen=True)
@@ -210,8 +210,6 @@ def _refuse_if_concurrent(spark, spec: RunSpec, record: ledger.RunRecord, append
     whatever their clocks say and however their appends and reads interleave (the earlier appender
     cannot see the later one at its own version). A refused run has written nothing.
     """
-    from pipelines.core.errors import ConcurrentRunError
-
     mine = {r.label for r in spec.outputs.values()}
     earlier = ledger.stage_runs(spark, spec.lakehouse, spec.stage, version=appended_at)
     for other in ledger.unfinished(spark, spec.lakehouse, spec.stage, earlier):
@@ -251,12 +249,16 @@ def _row_counts(commits: Mapping[str, lakehouse.Commit]) -> dict[str, int]:
     return {f"rows.{name}": int(c.metrics["numOutputRows"]) for name, c in commits.items() if "numOutputRows" in c.metrics}
 
 
-def quality_ref(root: str) -> TableRef:
-    return TableRef(path=str(Path(root) / "_lakesieve" / "quality"))
-
-
-def data_docs_dir(root: str) -> Path:
-    return Path(root) / "_lakesieve" / "data_docs"
+def check_outputs(stage: Stage, spec: RunSpec, outputs: Mapping[str, Any]) -> None:
+    """Every output the transformation produced, checked against the stage's declared columns before
+    anything is committed (schemas only, no Spark action): a missing, mistyped or undeclared column is
+    a :class:`~pipelines.core.errors.SchemaContractError` naming the output table and the column."""
+    missing = [o.name for o in stage.outputs if o.name not in outputs]
+    if missing:
+        raise RuntimeError(f"stage {stage.name} did not produce outputs {missing}")
+    for out in stage.outputs:
+        check_output(outputs[out.name], out.columns, f"{stage.name}.{out.name} ({spec.outputs[out.name].label})",
+                     passthrough=out.passthrough)
 
 
 def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
@@ -286,10 +288,10 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     commits: dict[str, lakehouse.Commit] = {}
     try:
         fault_point("transform")
-        outputs = dict(stage.transform(frames, spec.params))
-        missing = [o.name for o in stage.outputs if o.name not in outputs]
-        if missing:
-            raise RuntimeError(f"stage {stage.name} did not produce outputs {missing}")
+        produced = stage.transform(frames, spec.params)
+        # a NamedTuple of results (outputs plus what was decided, e.g. an epsilon) or a mapping of outputs
+        outputs = produced._asdict() if hasattr(produced, "_asdict") else dict(produced)
+        check_outputs(stage, spec, outputs)
         for out in stage.outputs:
             fault_point(f"write:{out.name}")
             commits[out.name] = lakehouse.write_commit(outputs[out.name], spec.outputs[out.name], run_id,
@@ -306,8 +308,6 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
                           else "passed" if not failures else f"failed ({len(failures)})")
         if failures and spec.quality.fail_on_error:
             raise QualityCheckError(f"{len(failures)} expectation(s) failed: " + "; ".join(failures[:3]))
-        if stage.after_write is not None:
-            stage.after_write(spark, spec, fresh)
     except BaseException as exc:
         spark.catalog.clearCache()
         try:
@@ -329,11 +329,14 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
                  frames: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[str]:
     if stage.expectations is None or not spec.quality.enabled:
         return []
-    from pipelines.core.quality import validate_outputs
     from pyspark.sql import types as T
 
+    from pipelines.core.quality import validate_outputs
+
     suites_spec = stage.expectations(spec.params, fresh, metrics)
-    suites = {name: (fresh[name], list(exps)) for name, exps in suites_spec.items()}
+    # {output: [expectations]} runs on the written output; {check: (df, [expectations])} on a derived table
+    suites = {name: (spec_[0], list(spec_[1])) if isinstance(spec_, tuple) else (fresh[name], list(spec_))
+              for name, spec_ in suites_spec.items()}
     docs = data_docs_dir(spec.lakehouse) if spec.quality.data_docs else None
     results = validate_outputs(suites, stage=stage.name, docs_dir=docs)
     if results:
@@ -360,22 +363,3 @@ def run(spark, stage: Stage, config: Mapping[str, Any] | str | Path | None = Non
     """Notebook / Airflow / CLI entry: build the spec and run the stage."""
     spec = build_spec(stage, config, overrides=overrides, lakehouse_root=lakehouse_root, force=force)
     return run_stage(spark, stage, spec)
-
-
-
-def entrypoints(stage: Stage):
-    """``(run, main)`` for a stage module: ``run(spark, config, ...)`` for notebooks and Airflow,
-    ``main(argv)`` for spark-submit (``spark-submit jobs/<stage>.py --config ...``)."""
-
-    def run_entry(spark, config=None, *, overrides=None, lakehouse_root=None, force=False) -> RunResult:
-        return run(spark, stage, config, overrides=overrides, lakehouse_root=lakehouse_root, force=force)
-
-    def main_entry(argv=None) -> int:
-        import sys
-
-        from jobs.cli import main as cli_main
-
-        return cli_main(["run", stage.name, *(sys.argv[1:] if argv is None else argv)])
-
-    run_entry.__doc__ = f"Run the {stage.name} stage: {stage.description}"
-    return run_entry, main_entry

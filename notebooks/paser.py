@@ -18,9 +18,9 @@
 
 # COMMAND ----------
 
+from jobs import notebook, registry
 from jobs import paser as stage_job
 from jobs import paser_score as score_job
-from jobs import notebook, registry
 
 STAGE = stage_job.STAGE
 

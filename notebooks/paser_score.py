@@ -6,7 +6,7 @@
 # MAGIC pruned model's next-token distributions over the response (PASER §3.2); GPU in each worker when the
 # MAGIC cluster has one. Models are local folders (`inputs.original_model`, optional `inputs.pruned_model`; without
 # MAGIC one the original is pruned in every worker, `prune_method` wanda or magnitude at `prune_ratio`). Outputs
-# MAGIC `scores` (id, jsd, tokens) and `skipped` (id, reason). Then run `notebooks/paser.py`. See docs/paser.md.
+# MAGIC `scores` (id, jsd, tokens) and `rejected` (id, reason). Then run `notebooks/paser.py`. See docs/paser.md.
 # MAGIC
 # MAGIC | widget | meaning |
 # MAGIC |---|---|
@@ -17,8 +17,8 @@
 
 # COMMAND ----------
 
-from jobs import paser_score as stage_job
 from jobs import notebook
+from jobs import paser_score as stage_job
 
 STAGE = stage_job.STAGE
 

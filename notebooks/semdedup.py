@@ -13,8 +13,8 @@
 
 # COMMAND ----------
 
-from jobs import semdedup as stage_job
 from jobs import notebook
+from jobs import semdedup as stage_job
 
 STAGE = stage_job.STAGE
 

@@ -24,7 +24,7 @@ HASH_BITS = 64
 def _lanczos():
     from PIL import Image
 
-    return getattr(getattr(Image, "Resampling", Image), "LANCZOS")
+    return getattr(Image, "Resampling", Image).LANCZOS
 
 
 def dhash_bits(image, hash_size: int = 8) -> np.ndarray:

@@ -158,8 +158,8 @@ def _check_weights_path(path: str) -> None:
 def _load_open_clip(spec: EncoderSpec, device: str) -> LoadedEncoder:
     torch = require("torch", "vision")
     open_clip = require("open_clip", "vision")
-    from open_clip.transform import image_transform
     from open_clip.tokenizer import SimpleTokenizer
+    from open_clip.transform import image_transform
 
     if spec.pretrained is None and spec.random_weights_seed is None:
         raise ConfigError("params.pretrained (a local checkpoint path) is required for open_clip "

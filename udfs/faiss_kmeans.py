@@ -14,7 +14,7 @@ from the row and its centroid, so a row's distance does not depend on how rows w
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -183,19 +183,6 @@ def list_column_to_matrix(column, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return mat, ok
 
 
-def task_cpus() -> int | None:
-    """The CPUs Spark gives the running task (``spark.task.cpus``), or None outside a Spark task.
-
-    FAISS's OpenMP pool defaults to every core of the machine; with one Python worker per core that
-    oversubscribes the CPUs, so a task uses only the CPUs Spark scheduled it on."""
-    try:
-        from pyspark import TaskContext
-    except ImportError:
-        return None
-    ctx = TaskContext.get()
-    return ctx.cpus() if ctx is not None else None
-
-
 def _reasons(col, ok: np.ndarray, sq: np.ndarray, good: np.ndarray, dim: int) -> np.ndarray:
     """Why each row that is not ``good`` cannot be assigned (None for the good ones)."""
     import pyarrow.compute as pc
@@ -212,8 +199,11 @@ def _reasons(col, ok: np.ndarray, sq: np.ndarray, good: np.ndarray, dim: int) ->
 
 
 def assign_batches(centroids: np.ndarray, *, id_column: str, vector_column: str, spherical: bool,
-                   gpu: bool):
-    """A ``mapInArrow`` function: (id, vector) batches -> (id, cluster, distance, reason)."""
+                   gpu: bool, task_cpus: Callable[[], int | None] = lambda: None):
+    """A ``mapInArrow`` function: (id, vector) batches -> (id, cluster, distance, reason).
+
+    ``task_cpus`` gives the CPUs the running task may use (FAISS's OpenMP pool defaults to every core
+    of the machine; with one Python worker per core that oversubscribes them); the Spark side passes it."""
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     dim = centroids.shape[1]
 

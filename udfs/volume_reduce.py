@@ -13,8 +13,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from udfs.slice_reduce import (Reduction, embedding_reduce, every_n_reduce, hash_reduce, nmi_reduce,
-                               ssim_reduce)
+from udfs.slice_reduce import Reduction, embedding_reduce, every_n_reduce, hash_reduce, nmi_reduce, ssim_reduce
 
 DECISION_COLUMNS = ["id", "volume_id", "slice_index", "kept", "reference_id", "distance", "strategy"]
 

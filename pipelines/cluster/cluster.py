@@ -58,6 +58,14 @@ def train(sample: np.ndarray, params: ClusterParams, *, gpu: bool = False, table
                         init=params.init)
 
 
+def task_cpus() -> int | None:
+    """The CPUs Spark gives the running task (``spark.task.cpus``), or None outside a Spark task."""
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    return ctx.cpus() if ctx is not None else None
+
+
 def assign(df: DataFrame, centroids: np.ndarray, params: ClusterParams, *, gpu: bool = False) -> DataFrame:
     """(id, vector) -> (id, cluster, distance, reason), persisted (three outputs read it)."""
     schema = T.StructType([
@@ -66,7 +74,8 @@ def assign(df: DataFrame, centroids: np.ndarray, params: ClusterParams, *, gpu: 
         T.StructField("distance", T.DoubleType(), True),
         T.StructField("reason", T.StringType(), True),
     ])
-    fn = assign_batches(centroids, id_column="id", vector_column="vector", spherical=params.spherical, gpu=gpu)
+    fn = assign_batches(centroids, id_column="id", vector_column="vector", spherical=params.spherical, gpu=gpu,
+                        task_cpus=task_cpus)
     return df.select("id", "vector").mapInArrow(fn, schema).persist(StorageLevel.MEMORY_AND_DISK)
 
 

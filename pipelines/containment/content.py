@@ -3,7 +3,7 @@
 For every live edge P -> C, the k child rows with the smallest canonical row hashes (a deterministic
 pseudo-random sample of C's distinct rows, independent of partitioning and row order) are looked up
 among the hashes of P projected onto C's columns. One missing hash proves C is not contained (equal
-rows hash alike; :mod:`udfs.rowhash`). Each parent projection is hashed once per distinct child
+rows hash alike; :mod:`pipelines.containment.rowhash`). Each parent projection is hashed once per distinct child
 column set, not once per edge, and each child is sampled once whatever its number of parents.
 Widening casts need no work: the hash is canonical per type family, so C's row hashes equal those
 of C cast to P's types.
@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.containment.graph import Edge
-from udfs.rowhash import hash_rows
+from pipelines.containment.rowhash import hash_rows
 
 
 @dataclass

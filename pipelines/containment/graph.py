@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from pipelines.containment.profile import TableProfile
+from pipelines.containment.rowhash import canonical_order
 from pipelines.containment.types import widens_to
-from udfs.rowhash import canonical_order
 
 EDGES_DDL = (
     "parent string, child string, columns array<string>, parent_columns array<string>, "

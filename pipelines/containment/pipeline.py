@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.containment import content, graph, minmax, plan as planning, recipes as recipe_mod, verify
+from pipelines.containment import content, graph, minmax, verify
+from pipelines.containment import plan as planning
+from pipelines.containment import recipes as recipe_mod
 from pipelines.containment.config import ContainmentParams
 from pipelines.containment.graph import EDGES_DDL, Edge
 from pipelines.containment.plan import PLAN_DDL, CostModel

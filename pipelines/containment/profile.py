@@ -93,10 +93,3 @@ def profile_rows(profiles: Sequence[TableProfile], parents: dict[str, int], chil
                      parents.get(p.table_id, 0) if p.ok else None, children.get(p.table_id, 0) if p.ok else None))
     return rows
 
-
-def profile_from_row(row) -> TableProfile:
-    """A :class:`TableProfile` back from a ``profile`` output row (used by apply/restore)."""
-    cols = [ColumnProfile(**c.asDict()) for c in (row["columns"] or [])]
-    return TableProfile(row["table_id"], row["path"], row["format"], row["fingerprint"], row["delta_version"],
-                        row["status"], row["reason"], row["num_rows"], row["size_bytes"],
-                        tuple(row["partition_columns"] or ()), row["stats_source"], cols)

@@ -11,7 +11,7 @@ the casts back to the child's types, and how rows are selected:
   many parent rows of each hash.
 
 Plus the child's schema, row count and an order-independent checksum (count and sums of the two
-32-bit halves of the canonical row hashes, :mod:`udfs.rowhash`), checked after every rebuild.
+32-bit halves of the canonical row hashes, :mod:`pipelines.containment.rowhash`), checked after every rebuild.
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ from pyspark.sql import functions as F
 
 from pipelines.containment.graph import Edge
 from pipelines.containment.profile import ColumnProfile, TableProfile
+from pipelines.containment.rowhash import canonical_order, checksum_columns, format_checksum, hash_rows, with_row_hash
 from pipelines.containment.types import family
 from pipelines.containment.verify import compare_pairs, project_cast
-from udfs.rowhash import canonical_order, checksum_columns, format_checksum, hash_rows, with_row_hash
 
 RECIPES_DDL = (
     "table_id string, path string, format string, child_fingerprint string, child_version bigint, "

@@ -7,7 +7,7 @@ the columns it reads by name and kind, and :func:`check_columns` raises
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -38,15 +38,24 @@ def _is_kind(dtype: T.DataType, kind: str) -> bool:
         return isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, (T.FloatType, T.DoubleType))
     if kind == "timestamp":
         return isinstance(dtype, (T.TimestampType, T.TimestampNTZType, T.DateType))
+    if kind == "float":
+        return isinstance(dtype, (T.FloatType, T.DoubleType))
+    if kind == "array":
+        return isinstance(dtype, T.ArrayType)
+    if kind == "map":
+        return isinstance(dtype, T.MapType)
+    if kind == "struct":
+        return isinstance(dtype, T.StructType)
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-KINDS = ("any", "string", "integer", "numeric", "binary", "boolean", "id", "vector", "timestamp")
+KINDS = ("any", "string", "integer", "numeric", "float", "binary", "boolean", "id", "vector", "timestamp",
+         "array", "map", "struct")
 
 
 @dataclass(frozen=True)
 class Column:
-    """A column a stage reads: its name and kind (one of :data:`KINDS`)."""
+    """A column a stage reads or writes: its name and kind (one of :data:`KINDS`)."""
 
     name: str
     kind: str = "any"
@@ -72,6 +81,24 @@ def check_columns(df: DataFrame, columns: Iterable[Column], table: str) -> None:
             raise SchemaContractError(
                 f"table '{table}' column '{col.name}' has type {dtype.simpleString()}, but {col.kind} is needed"
             )
+
+
+def check_output(df: DataFrame, columns: Sequence[Column], table: str, *, passthrough: bool = False) -> None:
+    """Check a stage's output against its declaration before it is committed (no Spark action).
+
+    Every declared column must be there with its kind; unless ``passthrough`` (the input's own columns
+    follow the declared ones), a column the declaration does not list is an error too. Raises
+    :class:`SchemaContractError` naming the table and the column.
+    """
+    check_columns(df, columns, table)
+    if passthrough:
+        return
+    declared = {c.name for c in columns}
+    extra = [f.name for f in df.schema.fields if f.name not in declared]
+    if extra:
+        raise SchemaContractError(
+            f"table '{table}' has column '{extra[0]}' that its declaration does not list; "
+            f"declared: {', '.join(c.name for c in columns)}")
 
 
 def check_unique_ids(df: DataFrame, table: str, examples: int = 5) -> None:

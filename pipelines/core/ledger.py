@@ -102,7 +102,8 @@ def read_all(spark, root: str | Path):
 
 def latest_states(spark, root: str | Path):
     """One row per run id: its newest state, newest runs first."""
-    from pyspark.sql import Window, functions as F
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
 
     df = read_all(spark, root)
     order = F.when(F.col("status") == "running", 0).otherwise(1)

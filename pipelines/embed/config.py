@@ -6,7 +6,7 @@ from typing import Literal
 
 from pipelines.core.config import param
 from pipelines.core.errors import ConfigError
-from udfs.encoders import EncoderSpec, MINILM_NAMES
+from udfs.encoders import MINILM_NAMES, EncoderSpec
 from udfs.images import DEFAULT_MAX_PIXELS
 
 

@@ -1,4 +1,4 @@
-"""The minhash stage as one function: ``dedup(documents, previous_index, params) -> MinhashOutputs``.
+"""The minhash stage as one function: ``transform({"documents", "previous_index"?}, params) -> MinhashOutputs``.
 
 Scopes (SlimPajama-DC §2.3 and §3): ``global`` (one index over all sources), ``local`` (buckets
 keyed by source too), ``local-then-global`` (local, then global over the local survivors).
@@ -10,7 +10,7 @@ changes are reported in ``duplicates`` with ``from_previous_batch = true``.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -23,7 +23,7 @@ from pipelines.minhash.config import MinhashParams
 class MinhashOutputs(NamedTuple):
     kept: DataFrame
     duplicates: DataFrame
-    filtered: DataFrame
+    rejected: DataFrame
     source_stats: DataFrame
     index: DataFrame
 
@@ -42,16 +42,18 @@ def _local_then_global(rows: DataFrame, params: MinhashParams, sets: DataFrame |
     return local_part.unionByName(global_part)
 
 
-def dedup(documents: DataFrame, previous_index: DataFrame | None, params: MinhashParams) -> MinhashOutputs:
-    """Run the stage's steps (see the module docstring); raises before any output is computed when
-    ids repeat, the source column is mistyped or the previous index does not fit."""
+def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> MinhashOutputs:
+    """Run the stage's steps on ``inputs["documents"]`` (and ``inputs["previous_index"]`` when given:
+    incremental mode; see the module docstring); raises before any output is computed when ids repeat,
+    the source column is mistyped or the previous index does not fit."""
+    documents, previous_index = inputs["documents"], inputs.get("previous_index")
     docs = steps.standard_documents(documents)
     check_unique_ids(documents, "documents")
     if previous_index is not None:
         steps.check_previous_index(previous_index, documents, params)
 
     signed = steps.compute_signatures(docs, params).localCheckpoint(eager=True)
-    filtered = signed.where(F.col("reason").isNotNull()).select("id", "source", "reason")
+    rejected = signed.where(F.col("reason").isNotNull()).select("id", "source", "reason")
     new_rows = steps.band_rows(signed.where(F.col("reason").isNull()), params).withColumn("is_new", F.lit(True))
 
     rows, membership = new_rows, None
@@ -100,13 +102,13 @@ def dedup(documents: DataFrame, previous_index: DataFrame | None, params: Minhas
 
     new_dups = duplicates.where(~F.col("from_previous_batch")).select("id", F.lit("duplicate").alias("_status"))
     status = (docs.select("id", "source", "num_bytes")
-              .join(filtered.select("id", F.col("reason").alias("_status")).unionByName(new_dups), "id", "left")
+              .join(rejected.select("id", F.col("reason").alias("_status")).unionByName(new_dups), "id", "left")
               .withColumn("_status", F.coalesce("_status", F.lit("kept"))))
-    return MinhashOutputs(kept, duplicates, filtered, source_stats(status), index)
+    return MinhashOutputs(kept, duplicates, rejected, source_stats(status), index)
 
 
 def source_stats(status: DataFrame) -> DataFrame:
-    """Per source, the shape of SlimPajama-DC's per-source table: documents and bytes in, filtered
+    """Per source, the shape of SlimPajama-DC's per-source table: documents and bytes in, rejected
     (short; null or empty), duplicates removed, kept, and the duplicate rate by documents and bytes."""
     def n(cond):
         return F.sum(F.when(cond, 1).otherwise(0)).cast("long")
@@ -117,8 +119,8 @@ def source_stats(status: DataFrame) -> DataFrame:
     dup = F.col("_status") == "duplicate"
     stats = status.groupBy("source").agg(
         F.count("*").cast("long").alias("documents_in"), F.sum("num_bytes").cast("long").alias("bytes_in"),
-        n(F.col("_status") == "too_short").alias("filtered_too_short"),
-        n(F.col("_status").isin("null_text", "empty_text")).alias("filtered_null_or_empty"),
+        n(F.col("_status") == "too_short").alias("rejected_too_short"),
+        n(F.col("_status").isin("null_text", "empty_text")).alias("rejected_null_or_empty"),
         n(dup).alias("duplicates_removed"), b(dup).alias("duplicate_bytes_removed"),
         n(F.col("_status") == "kept").alias("kept"), b(F.col("_status") == "kept").alias("kept_bytes"))
     return stats.withColumn("duplicate_rate_documents", F.col("duplicates_removed") / F.col("documents_in")) \

@@ -3,7 +3,7 @@
 PASER §3.2 (Eq. 3): the degradation of a sample is the JSD between the next-token distributions of
 the original and the pruned model over its tokens — here averaged per token (the paper's code sums).
 The models run on the executors (``mapInPandas``); each Python worker loads and prunes them once
-(:func:`udfs.causal_lm.cached_scorer`). Rows with a null or blank instruction go to ``skipped``.
+(:func:`udfs.causal_lm.cached_scorer`). Rows with a null or blank instruction go to ``rejected``.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def score_partitions(spec: ScorerSpec, template: str, batch_size: int):
 
 
 def score_instructions(instructions: DataFrame, spec: ScorerSpec, params: PaserScoreParams) -> dict[str, DataFrame]:
-    """{"scores": (id, jsd, tokens, prompt_tokens, output_tokens), "skipped": (id, reason)}."""
+    """{"scores": (id, jsd, tokens, prompt_tokens, output_tokens), "rejected": (id, reason)}."""
     texts = with_text_columns(instructions)
     valid, skipped = split_valid(texts)
     id_type = instructions.schema["id"].dataType
@@ -76,4 +76,4 @@ def score_instructions(instructions: DataFrame, spec: ScorerSpec, params: PaserS
         T.StructField("tokens", T.LongType(), False), T.StructField("prompt_tokens", T.LongType(), False),
         T.StructField("output_tokens", T.LongType(), False)])
     scores = valid.mapInPandas(score_partitions(spec, params.prompt_template, params.batch_size), schema)
-    return {"scores": scores, "skipped": skipped}
+    return {"scores": scores, "rejected": skipped}

@@ -13,7 +13,7 @@ Rows that cannot take part (blank instruction, no score, no embedding) stay in `
 """
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -144,9 +144,17 @@ def invalid_rows(rows: DataFrame, reason_col) -> DataFrame:
                        reason_col.alias("reason"))
 
 
-def paser_select(instructions: DataFrame, scores: DataFrame, embeddings: DataFrame | None,
-                 params: PaserParams, *, labels: Mapping[str, str] | None = None) -> dict:
-    """{"clusters", "selected", "info"}: the stage's outputs plus a dict of what was decided (K, B, ...)."""
+class PaserResult(NamedTuple):
+    clusters: DataFrame
+    selected: DataFrame
+    info: dict  # what was decided: K and how, the total budget B, the clustered sample's size
+
+
+def transform(inputs: Mapping[str, DataFrame], params: PaserParams, *,
+              labels: Mapping[str, str] | None = None) -> PaserResult:
+    """PASER on ``inputs["instructions"]`` and ``inputs["scores"]`` (and ``inputs["embeddings"]`` when
+    given): the stage's two outputs plus what was decided."""
+    instructions, scores, embeddings = inputs["instructions"], inputs["scores"], inputs.get("embeddings")
     labels = dict(labels or {})
     check_unique_ids(instructions, labels.get("instructions", "instructions"))
     check_unique_ids(scores, labels.get("scores", "scores"))
@@ -175,4 +183,4 @@ def paser_select(instructions: DataFrame, scores: DataFrame, embeddings: DataFra
     clusters = cluster_table(summary, selected, instructions.sparkSession)
     info = {"num_clusters": int(result.num_clusters), "k_chosen_by": result.chosen_by, "budget_total": int(total),
             "clustered_sample": len(sample_ids)}
-    return {"clusters": clusters, "selected": selected, "info": info}
+    return PaserResult(clusters, selected, info)

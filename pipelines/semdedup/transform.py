@@ -2,8 +2,8 @@
 
 assignments (id, cluster, distance) + embeddings (id, vector) -> checked members -> per cluster on
 the executors (``groupBy('cluster').applyInPandas``, numpy or FAISS: :mod:`pipelines.semdedup.kernel`)
--> ``kept`` (id, cluster, distance), ``duplicates`` (id, duplicate_of, similarity, cluster,
-kept_representative, epsilon) and ``rejected`` (id, cluster, reason) for rows that cannot be judged:
+-> ``kept`` (id, cluster, distance), ``duplicates`` (id, matched_id, similarity, cluster,
+representative_id, epsilon) and ``rejected`` (id, cluster, reason) for rows that cannot be judged:
 
 - ``missing_cluster``: no cluster; ``missing_distance``: no (finite) distance to the centroid;
 - ``missing_embedding``: no embedding row for the id; ``empty_vector``; ``non_finite_vector``
@@ -79,8 +79,8 @@ def _decide(members: DataFrame, params: SemDedupParams, epsilon: float, threshol
     schema = T.StructType([
         T.StructField("id", id_type, False), T.StructField("cluster", T.IntegerType(), False),
         T.StructField("distance", T.DoubleType(), True), T.StructField("kept", T.BooleanType(), False),
-        T.StructField("duplicate_of", id_type, True), T.StructField("similarity", T.DoubleType(), True),
-        T.StructField("kept_representative", id_type, False), T.StructField("epsilon", T.DoubleType(), False)])
+        T.StructField("matched_id", id_type, True), T.StructField("similarity", T.DoubleType(), True),
+        T.StructField("representative_id", id_type, False), T.StructField("epsilon", T.DoubleType(), False)])
     keep, compare, seed = params.keep, params.compare_against, params.seed
     dense_max, resolution = params.max_dense_cluster_size, params.similarity_resolution
 
@@ -92,9 +92,9 @@ def _decide(members: DataFrame, params: SemDedupParams, epsilon: float, threshol
         dup_ids = pd.Series([ids[i] if i >= 0 else None for i in res.duplicate_of], dtype=object)
         return pd.DataFrame({
             "id": pdf["id"].to_numpy(), "cluster": pdf["cluster"].to_numpy(), "distance": pdf["distance"].to_numpy(),
-            "kept": res.kept, "duplicate_of": dup_ids,
+            "kept": res.kept, "matched_id": dup_ids,
             "similarity": np.where(res.kept, np.nan, res.similarity),
-            "kept_representative": ids[res.representative], "epsilon": np.full(len(pdf), epsilon)})
+            "representative_id": ids[res.representative], "epsilon": np.full(len(pdf), epsilon)})
 
     return members.groupBy("cluster").applyInPandas(per_cluster, schema)
 
@@ -125,7 +125,7 @@ def choose_threshold_bin(members: DataFrame, params: SemDedupParams) -> int:
     return threshold_bin_for_target(counts, never, params.target_kept_fraction, floor_bin)
 
 
-def deduplicate(inputs: Mapping[str, DataFrame], params: SemDedupParams) -> SemDedupResult:
+def transform(inputs: Mapping[str, DataFrame], params: SemDedupParams) -> SemDedupResult:
     """Run SemDeDup on ``inputs['assignments']`` and ``inputs['embeddings']``."""
     members, rejected = members_and_rejects(inputs["assignments"], inputs["embeddings"], params)
     if params.target_kept_fraction is None:
@@ -137,6 +137,6 @@ def deduplicate(inputs: Mapping[str, DataFrame], params: SemDedupParams) -> SemD
         threshold = (threshold_bin - 1) * params.similarity_resolution  # range-search radius; the bin decides
     decided = _decide(members, params, epsilon, threshold, threshold_bin)
     kept = decided.where(F.col("kept")).select("id", "cluster", "distance")
-    duplicates = decided.where(~F.col("kept")).select("id", "duplicate_of", "similarity", "cluster",
-                                                      "kept_representative", "epsilon")
+    duplicates = decided.where(~F.col("kept")).select("id", "matched_id", "similarity", "cluster",
+                                                      "representative_id", "epsilon")
     return SemDedupResult(kept, duplicates, rejected, epsilon)

@@ -59,7 +59,7 @@ def sample_clusters(ids: Sequence[Hashable], clusters: Sequence[Hashable], ratio
     for row_id, cluster in zip(ids, clusters):
         members.setdefault(cluster, []).append(row_id)
     chosen: set = set()
-    for cluster, rows in members.items():
+    for rows in members.values():
         ranked = sorted(rows, key=lambda r: (sampling_key(seed, r), id_text(r)))
         chosen.update(ranked[: cluster_quota(len(rows), ratio)])
     return chosen

@@ -57,7 +57,7 @@ def sample_per_cluster(candidates: DataFrame, ratio: float, seed: int) -> DataFr
             .drop("_rank", "_size"))
 
 
-def select(inputs: Mapping[str, DataFrame], params: TldrParams) -> TldrResult:
+def transform(inputs: Mapping[str, DataFrame], params: TldrParams) -> TldrResult:
     """Run TL;DR on ``inputs['assignments']`` (+ embeddings and captions as configured)."""
     assignments = inputs["assignments"]
     check_unique_ids(assignments, "assignments")

@@ -65,7 +65,7 @@ def dagbags(tmp_path_factory):
     proc = subprocess.run([str(AIRFLOW_PY), "-c", INSPECT, "spark", "databricks", "sqlite"], env=env,
                           capture_output=True, text=True, timeout=300, cwd=home)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("DAGBAG_JSON "))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("DAGBAG_JSON "))
     return json.loads(line[len("DAGBAG_JSON "):])
 
 

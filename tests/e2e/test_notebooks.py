@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs import demo, registry, runner
+from jobs.entry import entrypoints
 from pipelines import demo_data
 from pipelines.core import lakehouse as lh
 from pipelines.core import ledger
@@ -210,7 +211,9 @@ def _toy_transform(inputs, params):
 
 NB_TOY = Stage(name="nbtoy", params_cls=NotebookToyParams, description="keeps rows at or above a threshold",
                inputs={"rows": InputSpec(columns=(Column("id", "id"), Column("value", "integer")), default="in/rows")},
-               outputs=(Output("kept"), Output("dropped")), transform=_toy_transform)
+               outputs=(Output("kept", (Column("id", "id"), Column("value", "integer"))),
+                        Output("dropped", (Column("id", "id"), Column("value", "integer"), Column("reason", "string")))),
+               transform=_toy_transform)
 
 
 @pytest.fixture()
@@ -220,7 +223,7 @@ def toy_job_module(monkeypatch):
 
     module = types.ModuleType("jobs.nbtoy")
     module.STAGE = NB_TOY
-    module.run, module.main = runner.entrypoints(NB_TOY)
+    module.run, module.main = entrypoints(NB_TOY)
     monkeypatch.setitem(sys.modules, "jobs.nbtoy", module)
     monkeypatch.setattr(jobs, "nbtoy", module, raising=False)
     return module

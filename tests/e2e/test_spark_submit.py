@@ -38,7 +38,7 @@ TOY_APP = textwrap.dedent('''
 
     import pipelines
     from jobs import runner
-    from jobs.cli import print_summary
+    from jobs.summary import print_summary
     from pipelines.core.config import param
     from pipelines.core.contract import Column
     from pipelines.core.lakehouse import write_table
@@ -60,7 +60,9 @@ TOY_APP = textwrap.dedent('''
 
     TOY = Stage(name="toy", params_cls=ToyParams, description="keeps rows at or above a threshold",
                 inputs={"rows": InputSpec(columns=(Column("id", "id"), Column("value", "integer")), default="in/rows")},
-                outputs=(Output("kept"), Output("dropped")), transform=transform)
+                outputs=(Output("kept", (Column("id", "id"), Column("value", "integer"))),
+                         Output("dropped", (Column("id", "id"), Column("value", "integer"), Column("reason", "string")))),
+                transform=transform)
 
     root = sys.argv[sys.argv.index("--lakehouse") + 1]
     spark = get_spark("lakesieve-toy-submit")
@@ -122,7 +124,7 @@ def test_toy_stage_under_spark_submit_writes_delta_and_ledger(spark, pyfiles_zip
     app.write_text(TOY_APP)
     root = tmp_path / "lake"
     proc = spark_submit(app, ["--lakehouse", str(root)], pyfiles_zip, cwd=tmp_path)
-    facts = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("APP_FACTS "))[len("APP_FACTS "):])
+    facts = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("APP_FACTS "))[len("APP_FACTS "):])
     # the code came from the --py-files zip, and get_spark gave the session Delta's extension and catalog
     assert facts["pipelines_file"].startswith(str(pyfiles_zip))
     assert "io.delta.sql.DeltaSparkSessionExtension" in facts["extensions"]

@@ -17,7 +17,6 @@ import jobs.containment as job
 from jobs import containment_apply as ops
 from jobs import demo
 from jobs.cli import main as cli_main
-from pipelines.containment.types import widens_to
 from pipelines.core import lakehouse
 from pipelines.core.errors import ConfigError, InputNotFoundError, SafetyError
 from pipelines.core.tables import TableRef
@@ -181,7 +180,7 @@ def test_plan_respects_costs_and_recipes_pick_the_cheapest_rebuild(lake):
     assert rec.loc["marts/orders_amounts", "row_count"] == 300
     assert {c["column"]: (c["child_type"], c["parent_type"]) for c in rec.loc["marts/order_lines_narrow", "casts"]} == {
         "line_id": ("int", "bigint"), "qty": ("int", "bigint"), "unit_price": ("float", "double")}
-    for tid, r in rec.iterrows():
+    for _, r in rec.iterrows():
         assert r.parent_version is not None or r.parent_format != "delta"
         assert str(r.checksum).startswith(f"{r.row_count}:")
 

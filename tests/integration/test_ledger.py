@@ -59,7 +59,9 @@ def test_of_two_overlapping_runs_the_later_appender_refuses_whatever_the_clocks_
     out = TableRef.parse("s/out", root)
     spec = RunSpec("s", root, {}, {"out": out}, params=None)
 
-    def running(run_id, minute, outputs, host_pid=_host_pid()):
+    here = _host_pid()
+
+    def running(run_id, minute, outputs, host_pid=here):
         rec = _rec(run_id, "running", minute)
         rec.host_pid, rec.config_json = host_pid, json.dumps({"outputs": outputs})
         return rec

@@ -13,7 +13,6 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import minhash as job
-from jobs import runner
 from jobs.cli import main as cli_main
 from pipelines.core import lakehouse as lh
 from pipelines.core.errors import DataError, SchemaContractError
@@ -21,7 +20,7 @@ from pipelines.core.tables import TableRef
 from pipelines.demo_data.corpus import generate
 from pipelines.minhash.components import connected_components
 from pipelines.minhash.config import MinhashParams
-from pipelines.minhash.transform import dedup
+from pipelines.minhash.transform import transform as minhash_transform
 
 pytestmark = pytest.mark.spark
 
@@ -94,7 +93,7 @@ def verified_run(spark, lake):
     """One full run through the runner: verified, global, quality suite on."""
     result = job.run(spark, {"inputs": {"documents": "in/documents"}, "params": VERIFIED}, lakehouse_root=lake)
     tables = {name: lh.read_table(spark, TableRef.parse(f"minhash/{name}", lake)) for name in
-              ("kept", "duplicates", "filtered", "source_stats", "index")}
+              ("kept", "duplicates", "rejected", "source_stats", "index")}
     return result, tables
 
 
@@ -109,7 +108,7 @@ def test_verified_global_run_keeps_exactly_the_smallest_id_of_each_designed_clus
     assert all(r.cluster_id == r.representative_id and r.scope == "global" and not r.from_previous_batch
                for r in dups.values())
     assert all(r.exact_jaccard is not None and 0.0 < r.estimated_jaccard <= 1.0 for r in dups.values())
-    assert {r.id: r.reason for r in t["filtered"].collect()} == design.filtered
+    assert {r.id: r.reason for r in t["rejected"].collect()} == design.filtered
     # the input columns survive in kept
     assert t["kept"].columns == ["id", "source", "title", "text"]
 
@@ -123,8 +122,8 @@ def test_source_stats_account_for_every_document(verified_run, design):
         row = stats[source]
         assert row.documents_in == len(ids)
         assert row.duplicates_removed == sum(1 for i in ids if i in reps)
-        assert row.filtered_too_short == sum(1 for i in ids if design.filtered.get(i) == "too_short")
-        assert row.kept + row.duplicates_removed + row.filtered_too_short + row.filtered_null_or_empty == len(ids)
+        assert row.rejected_too_short == sum(1 for i in ids if design.filtered.get(i) == "too_short")
+        assert row.kept + row.duplicates_removed + row.rejected_too_short + row.rejected_null_or_empty == len(ids)
         assert row.duplicate_rate_documents == pytest.approx(row.duplicates_removed / len(ids))
 
 
@@ -160,7 +159,7 @@ def _collect(out):
 
 def test_local_scope_never_crosses_sources(small):
     d, docs = small
-    kept, dups = _collect(dedup(docs, None, MinhashParams(scope="local", **VERIFIED)))
+    kept, dups = _collect(minhash_transform({"documents": docs}, MinhashParams(scope="local", **VERIFIED)))
     kept_expected, reps_expected = d.local_result()
     assert kept == kept_expected
     assert {i: r.representative_id for i, r in dups.items()} == reps_expected
@@ -169,7 +168,8 @@ def test_local_scope_never_crosses_sources(small):
 
 def test_local_then_global_removes_local_then_cross_source_duplicates(small):
     d, docs = small
-    kept, dups = _collect(dedup(docs, None, MinhashParams(scope="local-then-global", **VERIFIED)))
+    kept, dups = _collect(minhash_transform({"documents": docs},
+                                            MinhashParams(scope="local-then-global", **VERIFIED)))
     local_kept, local_reps = d.local_result()
     global_kept, global_reps = d.global_result(local_kept)
     assert kept == global_kept
@@ -185,11 +185,12 @@ def test_incremental_batches_equal_one_run_on_the_union(spark, small):
     from_previous_batch = true. Kept and representatives equal one run over the union."""
     d, docs = small
     params = MinhashParams()
-    first = dedup(docs.where(F.col("id") % 2 == 0), None, params)
+    first = minhash_transform({"documents": docs.where(F.col("id") % 2 == 0)}, params)
     kept1, dups1 = _collect(first)
-    second = dedup(docs.where(F.col("id") % 2 == 1), first.index.localCheckpoint(eager=True), params)
+    second = minhash_transform({"documents": docs.where(F.col("id") % 2 == 1),
+                                "previous_index": first.index.localCheckpoint(eager=True)}, params)
     kept2, dups2 = _collect(second)
-    union_kept, union_dups = _collect(dedup(docs, None, params))
+    union_kept, union_dups = _collect(minhash_transform({"documents": docs}, params))
     retracted = {i for i, r in dups2.items() if r.from_previous_batch}
     assert retracted and retracted <= kept1 | set(dups1), "the design must exercise a cluster taken over later"
     assert (kept1 - retracted) | kept2 == union_kept
@@ -209,7 +210,8 @@ def test_source_priority_survivor_keeps_the_preferred_source(small):
     for i, rep in reps_expected.items():
         clusters.setdefault(rep, {rep}).add(i)
     priority = ("books", "code", "wiki", "web")
-    out = dedup(docs, None, MinhashParams(survivor="source_priority", source_priority=priority, **VERIFIED))
+    out = minhash_transform({"documents": docs},
+                            MinhashParams(survivor="source_priority", source_priority=priority, **VERIFIED))
     kept, _ = _collect(out)
     rank = {s: k for k, s in enumerate(priority)}
     for members in clusters.values():
@@ -232,11 +234,11 @@ def test_large_star_small_star_labels_components_with_their_smallest_node(spark)
 # --------------------------------------------------------------------------- bad input
 def _no_output(lake):
     return all(lh.table_version(None, TableRef.parse(f"bad/{n}", lake)) is None
-               for n in ("kept", "duplicates", "filtered", "source_stats", "index"))
+               for n in ("kept", "duplicates", "rejected", "source_stats", "index"))
 
 
 def _bad_run(spark, lake, table):
-    outputs = {n: f"bad/{n}" for n in ("kept", "duplicates", "filtered", "source_stats", "index")}
+    outputs = {n: f"bad/{n}" for n in ("kept", "duplicates", "rejected", "source_stats", "index")}
     return job.run(spark, {"inputs": {"documents": table}, "outputs": outputs,
                            "quality": {"enabled": False}}, lakehouse_root=lake)
 
@@ -273,6 +275,6 @@ def test_a_single_50_mb_document_does_not_crash_the_job(spark):
     small = "a near duplicate pair of ordinary documents " * 10
     docs = spark.createDataFrame([(1, "web", body), (2, "web", small), (3, "wiki", small + " extra")],
                                  "id long, source string, text string")
-    out = dedup(docs, None, MinhashParams())
+    out = minhash_transform({"documents": docs}, MinhashParams())
     assert {r.id for r in out.kept.select("id").collect()} == {1, 2}
     assert [(r.id, r.representative_id) for r in out.duplicates.collect()] == [(3, 2)]

@@ -92,7 +92,7 @@ def test_clusters_budgets_follow_the_formula_with_cap(first_run):
     assert [int(by.loc[k, "rejected"]) for k in (a, b, c)] == [0, 1, 0]
     assert by["budget_met"].all()
     assert result.metrics["budget_total"] == 12 and result.metrics["selected_count"] == 12
-    assert result.metrics["clusters_matching_budget_formula"] == 3
+    assert result.metrics["clusters_budget_met"] == 3
 
 
 def test_selection_is_efficiency_ordered_with_conflict_refilled(first_run):

@@ -40,7 +40,7 @@ def lake(spark, tmp_path_factory):
 
 def _run(spark, root, out, **params):
     cfg = {"inputs": {"instructions": "in/instructions", "original_model": str(root / "models" / "original")},
-           "outputs": {"scores": f"{out}/scores", "skipped": f"{out}/skipped"},
+           "outputs": {"scores": f"{out}/scores", "rejected": f"{out}/rejected"},
            "params": {"max_length": 64, "batch_size": 4, "device": "cpu", **params}, "quality": NO_QUALITY}
     return cfg
 
@@ -66,7 +66,7 @@ def test_identical_models_give_zero_and_token_counts(spark, lake):
     output = len(tok(r.output, add_special_tokens=False)["input_ids"])
     assert (scores.loc[r.id, "prompt_tokens"], scores.loc[r.id, "output_tokens"]) == (prompt, output)
     assert (scores["tokens"] == scores["prompt_tokens"] + scores["output_tokens"]).all()
-    skipped = lakehouse.read_table(spark, TableRef.parse("same/skipped", str(root))).toPandas()
+    skipped = lakehouse.read_table(spark, TableRef.parse("same/rejected", str(root))).toPandas()
     assert sorted(skipped["id"]) == [1000, 1001] and set(skipped["reason"]) == {"empty_instruction"}
 
 

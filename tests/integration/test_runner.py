@@ -7,7 +7,6 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import runner
-from jobs.cli import main as cli_main
 from pipelines.core import lakehouse, ledger
 from pipelines.core.config import param
 from pipelines.core.contract import Column
@@ -23,12 +22,19 @@ pytestmark = pytest.mark.spark
 class ToyParams:
     min_value: int = param(0, doc="rows with value below this are dropped", minimum=0)
     explode_in_write: bool = param(False, doc="make the second output fail while it is written")
+    break_contract: str = param("", doc="make 'kept' break its declaration: missing, mistyped or extra column")
 
 
 def _toy_transform(inputs, params):
     df = inputs["rows"]
     kept = df.where(F.col("value") >= params.min_value)
     dropped = df.where(F.col("value") < params.min_value).withColumn("reason", F.lit("below_min"))
+    if params.break_contract == "missing":
+        kept = kept.drop("value")
+    elif params.break_contract == "mistyped":
+        kept = kept.withColumn("value", F.col("value").cast("string"))
+    elif params.break_contract == "extra":
+        kept = kept.withColumn("debug_note", F.lit("x"))
     if params.explode_in_write:
         dropped = dropped.withColumn("boom", F.expr("CASE WHEN value >= 0 THEN raise_error('injected failure') ELSE 'x' END"))
     return {"kept": kept, "dropped": dropped}
@@ -43,7 +49,10 @@ def _toy_expectations(params, outputs, metrics):
 TOY = Stage(
     name="toy", params_cls=ToyParams, description="keeps rows at or above a threshold",
     inputs={"rows": InputSpec(columns=(Column("id", "id"), Column("value", "integer")), default="in/rows")},
-    outputs=(Output("kept"), Output("dropped")),
+    outputs=(Output("kept", (Column("id", "id"), Column("value", "integer"))),
+             # passthrough: the injected failure adds a column the declaration does not list
+             Output("dropped", (Column("id", "id"), Column("value", "integer"), Column("reason", "string")),
+                    passthrough=True)),
     transform=_toy_transform, expectations=_toy_expectations,
 )
 
@@ -60,6 +69,23 @@ def toy_lake(spark, lakehouse):
 
 def _run(spark, root, **params):
     return runner.run(spark, TOY, {"params": params}, lakehouse_root=root)
+
+
+@pytest.mark.parametrize("breach, column, message", [
+    ("missing", "value", r"table 'toy\.kept \(.*toy/kept\)' has no column 'value'"),
+    ("mistyped", "value", r"table 'toy\.kept \(.*toy/kept\)' column 'value' has type string, but integer is needed"),
+    ("extra", "debug_note", r"table 'toy\.kept \(.*toy/kept\)' has column 'debug_note' that its declaration does not list"),
+])
+def test_an_output_that_breaks_its_declared_columns_fails_before_any_commit(spark, toy_lake, breach, column, message):
+    first = _run(spark, toy_lake, min_value=3)
+    versions = {n: lakehouse.table_version(spark, TableRef.parse(f"toy/{n}", toy_lake)) for n in ("kept", "dropped")}
+    with pytest.raises(SchemaContractError, match=message):
+        runner.run(spark, TOY, {"params": {"min_value": 2, "break_contract": breach}}, lakehouse_root=toy_lake)
+    # nothing was committed: both outputs are still at the first run's versions, and the run is recorded failed
+    assert {n: lakehouse.table_version(spark, TableRef.parse(f"toy/{n}", toy_lake)) for n in versions} == versions
+    assert versions == first.output_versions
+    last = ledger.latest_states(spark, toy_lake).first()
+    assert last["status"] == "failed" and f"'{column}'" in last["error"]
 
 
 def test_a_relative_lakehouse_gets_its_data_docs(spark, tmp_path):

@@ -13,7 +13,7 @@ from pipelines.core import lakehouse
 from pipelines.core.config import build_config
 from pipelines.core.errors import DataError, SchemaContractError
 from pipelines.core.tables import TableRef
-from pipelines.semdedup import SemDedupParams, deduplicate
+from pipelines.semdedup import SemDedupParams, transform
 
 pytestmark = pytest.mark.spark
 
@@ -47,7 +47,7 @@ BAD = {  # rows that cannot be judged, and why
     900: "missing_embedding", 901: "zero_vector", 902: "non_finite_vector", 903: "missing_distance",
 }
 EXPECTED_KEPT = {1, 21, 3, 31, 41, 50}
-EXPECTED_DUPLICATES = {11: (1, 1), 12: (1, 1), 2: (21, 21), 42: (41, 41), 43: (42, 41)}  # id: (duplicate_of, kept stand-in)
+EXPECTED_DUPLICATES = {11: (1, 1), 12: (1, 1), 2: (21, 21), 42: (41, 41), 43: (42, 41)}  # id: (matched_id, kept stand-in)
 
 
 def tables(spark):
@@ -76,7 +76,7 @@ def read(spark, root, name):
 
 def outcome(result):
     kept = {r["id"] for r in result.kept.collect()}
-    dups = {r["id"]: (r["duplicate_of"], r["kept_representative"]) for r in result.duplicates.collect()}
+    dups = {r["id"]: (r["matched_id"], r["representative_id"]) for r in result.duplicates.collect()}
     return kept, dups
 
 
@@ -86,7 +86,7 @@ def test_removes_exactly_the_designed_copies(spark, lake):
     kept = {r["id"] for r in read(spark, root, "kept").collect()}
     dups = {r["id"]: r for r in read(spark, root, "duplicates").collect()}
     assert kept == EXPECTED_KEPT
-    assert {i: (r["duplicate_of"], r["kept_representative"]) for i, r in dups.items()} == EXPECTED_DUPLICATES
+    assert {i: (r["matched_id"], r["representative_id"]) for i, r in dups.items()} == EXPECTED_DUPLICATES
     assert dups[11]["similarity"] == pytest.approx(0.99505, abs=1e-5) and dups[2]["similarity"] == pytest.approx(0.98005, abs=1e-5)
     assert all(r["cluster"] == DESIGN[i][0] and r["epsilon"] == pytest.approx(0.05) for i, r in dups.items())
     rejected = {r["id"]: r["reason"] for r in read(spark, root, "rejected").collect()}
@@ -99,7 +99,7 @@ def test_same_tables_across_partitionings_and_runs(spark, lake):
     root, _ = lake
     assignments, embeddings = tables(spark)
     params = build_config(SemDedupParams, {"epsilon": 0.05})
-    shuffled = deduplicate({"assignments": assignments.repartition(7).orderBy(F.rand(3)),
+    shuffled = transform({"assignments": assignments.repartition(7).orderBy(F.rand(3)),
                             "embeddings": embeddings.repartition(5, "id")}, params)
     for name, df in (("kept", shuffled.kept), ("duplicates", shuffled.duplicates), ("rejected", shuffled.rejected)):
         stored = read(spark, root, name)
@@ -114,12 +114,12 @@ def test_same_tables_across_partitionings_and_runs(spark, lake):
 def test_faiss_path_and_policies(spark):
     assignments, embeddings = tables(spark)
     inputs = {"assignments": assignments, "embeddings": embeddings}
-    faiss_run = deduplicate(inputs, build_config(SemDedupParams, {"epsilon": 0.05, "max_dense_cluster_size": 2}))
+    faiss_run = transform(inputs, build_config(SemDedupParams, {"epsilon": 0.05, "max_dense_cluster_size": 2}))
     assert outcome(faiss_run) == (EXPECTED_KEPT, EXPECTED_DUPLICATES)
-    greedy = deduplicate(inputs, build_config(SemDedupParams, {"epsilon": 0.05, "compare_against": "earlier_kept"}))
+    greedy = transform(inputs, build_config(SemDedupParams, {"epsilon": 0.05, "compare_against": "earlier_kept"}))
     kept, dups = outcome(greedy)
     assert kept == EXPECTED_KEPT | {43} and 43 not in dups
-    easy = deduplicate(inputs, build_config(SemDedupParams, {"epsilon": 0.05, "keep": "easy"}))
+    easy = transform(inputs, build_config(SemDedupParams, {"epsilon": 0.05, "keep": "easy"}))
     kept, dups = outcome(easy)
     assert kept == {2, 12, 31, 3, 43, 50} and dups[21] == (2, 2) and dups[1] == (11, 12)
 
@@ -128,11 +128,11 @@ def test_target_kept_fraction_chooses_epsilon(spark):
     assignments, embeddings = tables(spark)
     inputs = {"assignments": assignments, "embeddings": embeddings}
     # 11 judged rows; 5 have no earlier member above the 0.5 floor. Half -> keep 6: the cut falls at 31 (0.90005)
-    res = deduplicate(inputs, build_config(SemDedupParams, {"target_kept_fraction": 0.5}))
+    res = transform(inputs, build_config(SemDedupParams, {"target_kept_fraction": 0.5}))
     kept, dups = outcome(res)
     assert kept == EXPECTED_KEPT and set(dups) == set(EXPECTED_DUPLICATES)
     assert res.epsilon == pytest.approx(1 - 0.9001)
-    res = deduplicate(inputs, build_config(SemDedupParams, {"target_kept_fraction": 0.6}))  # need 7: 42, 43 tie -> 8
+    res = transform(inputs, build_config(SemDedupParams, {"target_kept_fraction": 0.6}))  # need 7: 42, 43 tie -> 8
     assert outcome(res)[0] == EXPECTED_KEPT | {42, 43}
 
 
@@ -150,11 +150,11 @@ def test_bad_input_is_a_named_error_with_no_output(spark, tmp_path):
         job.run(spark, {"inputs": {"assignments": "bad/assignments"}}, lakehouse_root=root)
     mixed = embeddings.withColumn("vector", F.when(F.col("id") == 1, F.slice("vector", 1, 8)).otherwise(F.col("vector")))
     with pytest.raises(DataError, match="column 'vector' has vectors of different lengths"):
-        deduplicate({"assignments": assignments, "embeddings": mixed}, build_config(SemDedupParams, {}))
+        transform({"assignments": assignments, "embeddings": mixed}, build_config(SemDedupParams, {}))
     two_models = embeddings.withColumn("model", F.when(F.col("id") == 1, "other").otherwise(F.col("model")))
     with pytest.raises(DataError, match="column 'model' holds several models"):
-        deduplicate({"assignments": assignments, "embeddings": two_models}, build_config(SemDedupParams, {}))
-    only = deduplicate({"assignments": assignments, "embeddings": two_models},
+        transform({"assignments": assignments, "embeddings": two_models}, build_config(SemDedupParams, {}))
+    only = transform({"assignments": assignments, "embeddings": two_models},
                        build_config(SemDedupParams, {"embedding_model": "designed", "epsilon": 0.05}))
     assert {r["id"]: r["reason"] for r in only.rejected.collect()}[1] == "missing_embedding"
     assert cli_main(["run", "semdedup", "--lakehouse", root, "--set", "keep=hardest"]) == 2

@@ -12,7 +12,8 @@ from pipelines.core import lakehouse
 from pipelines.core.config import build_config
 from pipelines.core.errors import ConfigError, DataError
 from pipelines.core.tables import TableRef
-from pipelines.tldr import TldrParams, select
+from pipelines.tldr import TldrParams
+from pipelines.tldr import transform as tldr_transform
 from pipelines.tldr.prefilter import kth_largest_value
 from pipelines.tldr.sampling import cluster_quota, sample_clusters
 
@@ -82,10 +83,10 @@ def test_keeps_ceil_ratio_times_size_per_cluster(spark, lake):
 def test_same_selection_across_partitionings_and_runs(spark, lake):
     root, _, assignments = lake
     params = build_config(TldrParams, {"seed": 7})
-    again = select({"assignments": assignments.repartition(6).orderBy(F.rand(1))}, params).selected
+    again = tldr_transform({"assignments": assignments.repartition(6).orderBy(F.rand(1))}, params).selected
     stored = read_selected(spark, root)
     assert again.exceptAll(stored).count() == 0 and stored.exceptAll(again).count() == 0
-    other_seed = select({"assignments": assignments}, build_config(TldrParams, {"seed": 8})).selected
+    other_seed = tldr_transform({"assignments": assignments}, build_config(TldrParams, {"seed": 8})).selected
     assert other_seed.where("selected").exceptAll(stored.where("selected")).count() > 0
 
 
@@ -93,7 +94,7 @@ def test_prefilter_keeps_top_fraction_then_samples(spark, lake):
     _, _, assignments = lake
     img, txt = embeddings(spark)
     params = build_config(TldrParams, {"prefilter": True, "prefilter_keep_fraction": 0.5, "sample_ratio": 0.5})
-    rows = select({"assignments": assignments, "image_embeddings": img, "text_embeddings": txt}, params).selected.collect()
+    rows = tldr_transform({"assignments": assignments, "image_embeddings": img, "text_embeddings": txt}, params).selected.collect()
     by_id = {r["id"]: r for r in rows}
     # 29 pairs scored (301 has no text): 15 agree at 0.8 (even ids), so the top half (15) is exactly the even ids
     assert by_id[301]["reason"] == "prefilter_missing_embedding"
@@ -122,7 +123,7 @@ def test_caption_refinement_with_a_pluggable_captioner(spark, lake):
     params = build_config(TldrParams, {"seed": 7, "refine_captions": True,
                                        "captioner": "tests.integration.test_tldr:LengthCaptioner",
                                        "captioner_options": {"prefix": "photo of"}})
-    rows = select({"assignments": assignments, "captions": captions}, params).selected.collect()
+    rows = tldr_transform({"assignments": assignments, "captions": captions}, params).selected.collect()
     for r in rows:
         if r["id"] == 999:
             assert r["caption"] is None
@@ -136,12 +137,12 @@ def test_bad_input_and_config_errors(spark, lake, tmp_path):
     root, _, assignments = lake
     img, _ = embeddings(spark)
     with pytest.raises(ConfigError, match="inputs.image_embeddings"):
-        select({"assignments": assignments}, build_config(TldrParams, {"prefilter": True}))
+        tldr_transform({"assignments": assignments}, build_config(TldrParams, {"prefilter": True}))
     with pytest.raises(ConfigError, match="inputs.text_embeddings"):
-        select({"assignments": assignments, "image_embeddings": img}, build_config(TldrParams, {"prefilter": True}))
+        tldr_transform({"assignments": assignments, "image_embeddings": img}, build_config(TldrParams, {"prefilter": True}))
     with pytest.raises(DataError, match="table 'assignments' column 'id' has duplicate values"):
-        select({"assignments": assignments.unionByName(assignments.limit(1))}, build_config(TldrParams, {}))
+        tldr_transform({"assignments": assignments.unionByName(assignments.limit(1))}, build_config(TldrParams, {}))
     with pytest.raises(ConfigError, match="inputs.captions"):
-        select({"assignments": assignments}, build_config(TldrParams, {"refine_captions": True, "captioner": "x:y"}))
+        tldr_transform({"assignments": assignments}, build_config(TldrParams, {"refine_captions": True, "captioner": "x:y"}))
     assert cli_main(["run", "tldr", "--lakehouse", root, "--set", "sample_ratio=2"]) == 2
     assert cli_main(["run", "tldr", "--lakehouse", str(tmp_path), "--set", "seed=1"]) == 2  # no assignments table

@@ -13,8 +13,14 @@ import pytest
 
 from jobs import registry, runner
 from pipelines.core import lakehouse
-from pipelines.core.errors import (ConfigError, DataError, InputNotFoundError, LakesieveError, ModelLoadError,
-                                   SchemaContractError)
+from pipelines.core.errors import (
+    ConfigError,
+    DataError,
+    InputNotFoundError,
+    LakesieveError,
+    ModelLoadError,
+    SchemaContractError,
+)
 from pipelines.core.tables import TableRef
 
 pytestmark = pytest.mark.spark
@@ -107,14 +113,14 @@ CASES = [
          ConfigError, r"params.jaccard_threshold.*out of range"),
     Case("null and empty text", "minhash",
          lambda s, r, t: _docs(s, r, _ok_docs() + [(10, None, "web"), (11, "", "web"), (12, "  \n ", "web")]),
-         check=lambda s, r, res: _assert_reasons(s, r, "minhash/filtered",
+         check=lambda s, r, res: _assert_reasons(s, r, "minhash/rejected",
                                                  {10: "null_text", 11: "empty_text", 12: "empty_text"})),
     Case("invalid UTF-8", "minhash",
          lambda s, r, t: {"inputs": {"documents": _write_invalid_utf8(s, r)}},
          check=lambda s, r, res: _assert_accounted(s, r, {0, 1, 2, 3})),
     Case("empty table", "minhash",
          lambda s, r, t: _docs(s, r, []),
-         check=lambda s, r, res: _assert_row_counts(res, {"kept": 0, "duplicates": 0, "filtered": 0})),
+         check=lambda s, r, res: _assert_row_counts(res, {"kept": 0, "duplicates": 0, "rejected": 0})),
     Case("undecodable image bytes", "embed",
          lambda s, r, t: _embed_cfg(s, r, [(1, _png()), (2, b"\x89PNG\r\n\x1a\n garbage")], random_weights=True),
          check=lambda s, r, res: _assert_reasons(s, r, "embed/rejected", {2: "undecodable"}, kept=("embed/embeddings", {1}))),
@@ -207,7 +213,7 @@ def _assert_reasons(spark, root, table, expected: dict, kept=None):
 
 def _assert_accounted(spark, root, ids):
     seen = set(_rows(spark, root, "minhash/kept")) | set(_rows(spark, root, "minhash/duplicates")) \
-        | set(_rows(spark, root, "minhash/filtered"))
+        | set(_rows(spark, root, "minhash/rejected"))
     assert seen == ids
 
 

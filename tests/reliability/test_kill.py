@@ -28,7 +28,7 @@ CASES = [(e.name, point) for e in registry.available() for point in _kill_points
 
 @pytest.mark.parametrize("stage_name, point", CASES, ids=[f"{s}@{p}" for s, p in CASES])
 def test_kill_then_rerun(spark, demo_root, baseline_runs, stage_name, point):
-    stage = registry.load_stage(stage_name)
+    registry.load_stage(stage_name)
     config = str(registry.config_path(registry.entry(stage_name)))
     baseline = baseline_runs[stage_name]
     refs = {n: TableRef.parse(f"{stage_name}/{n}", demo_root) for n in baseline.output_versions}

@@ -8,7 +8,7 @@ import pytest
 from pipelines.cluster.cluster import train
 from pipelines.cluster.config import ClusterParams
 from pipelines.core.errors import ConfigError, DataError
-from udfs.faiss_kmeans import assign_batches, kmeans_plus_plus, assign_to_centroids, list_column_to_matrix, train_kmeans
+from udfs.faiss_kmeans import assign_batches, assign_to_centroids, kmeans_plus_plus, list_column_to_matrix, train_kmeans
 
 
 def blobs(num_blobs: int = 4, per_blob: int = 30, dim: int = 16, seed: int = 0):

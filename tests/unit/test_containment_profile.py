@@ -27,7 +27,7 @@ def _add(path, rows, lo, hi, nulls, region):
 def _table(tmp_path: Path) -> Path:
     t = tmp_path / "lake" / "t"
     (t / "_delta_log").mkdir(parents=True)
-    for i, name in enumerate(["region=EU/a.parquet", "region=US/b.parquet", "region=US/c.parquet"]):
+    for _i, name in enumerate(["region=EU/a.parquet", "region=US/b.parquet", "region=US/c.parquet"]):
         (t / name).parent.mkdir(parents=True, exist_ok=True)
         (t / name).write_bytes(b"0123456789")
     commit0 = [{"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},

@@ -52,8 +52,9 @@ def test_embedding_through_an_encoder_callable(volume):
 
     def encode(blobs):
         seen.append(len(blobs))
-        from PIL import Image
         import io
+
+        from PIL import Image
 
         vecs = np.array([pixel_embedding(np.asarray(Image.open(io.BytesIO(b)).convert("L"))) for b in blobs])
         return vecs, [None] * len(blobs)

@@ -10,18 +10,26 @@ from PIL import Image
 from skimage.metrics import normalized_mutual_information as sk_nmi
 from skimage.metrics import structural_similarity as sk_ssim
 
-from udfs.dhash import (dhash_bits, dhash_bytes, dhash_image, hamming, hamming_matrix, hamming_to_many,
-                        hash_to_bytes, to_signed, to_unsigned)
+from udfs.dhash import (
+    dhash_bits,
+    dhash_bytes,
+    dhash_image,
+    hamming,
+    hamming_matrix,
+    hamming_to_many,
+    hash_to_bytes,
+    to_signed,
+    to_unsigned,
+)
 from udfs.slice_decode import SliceDecodeError, image_from_bytes, image_from_pixels, window_to_uint8
-from udfs.slice_similarity import (SsimReference, cosine_to_many, normalized_mutual_information,
-                                   pixel_embedding, ssim)
+from udfs.slice_similarity import SsimReference, cosine_to_many, normalized_mutual_information, pixel_embedding, ssim
 
 
 def _images():
     """PIL images of every mode a slice may come in, incl. 16-bit greyscale (CT PNGs) and odd sizes."""
     rng = np.random.default_rng(7)
     out = []
-    for i in range(12):
+    for _i in range(12):
         h, w = int(rng.integers(9, 130)), int(rng.integers(10, 140))
         smooth = np.cumsum(rng.normal(0, 4, (h, w)), axis=1)
         grey = np.clip(smooth - smooth.min(), 0, 255).astype(np.uint8)

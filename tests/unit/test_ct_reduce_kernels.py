@@ -11,8 +11,7 @@ from pipelines.ct_reduce.config import CtReduceParams
 from pipelines.demo_data.volumes import MAX_WITHIN_RUN, MIN_BETWEEN_RUNS, generate, volume_runs
 from udfs.dhash import hamming_matrix, to_signed
 from udfs.hash_index import DatasetHashReducer, brute_force_dataset_reduce
-from udfs.slice_reduce import (embedding_reduce, every_n_reduce, greedy_reduce, hash_reduce, nmi_reduce,
-                               ssim_reduce)
+from udfs.slice_reduce import embedding_reduce, every_n_reduce, greedy_reduce, hash_reduce, nmi_reduce, ssim_reduce
 from udfs.volume_reduce import reduce_dataset_stream, reduce_volume
 
 

@@ -1,8 +1,6 @@
 """Embed kernels without Spark: image decoding reasons, the tiny open_clip and the shipped MiniLM."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 

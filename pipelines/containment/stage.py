@@ -1,0 +1,149 @@
+"""The ``containment`` stage's whole contract: R2D2 dataset containment across a lake (Shah et al.,
+SIGMOD 2024), a deletion plan and rebuild recipes.
+
+The input ``lake`` is a folder scanned for Delta / Parquet / CSV tables (plus ``params.tables``);
+scanning and profiling it is storage work, so the stage's ``load`` is bound in ``jobs/containment.py``.
+The stage never deletes anything: that is the explicit ``lakesieve containment apply --plan ... --confirm``
+and ``lakesieve containment restore TABLE`` (:mod:`jobs.containment_apply`). See docs/containment.md.
+"""
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from pipelines.containment.config import ContainmentParams
+from pipelines.containment.pipeline import transform
+from pipelines.core.contract import Column
+from pipelines.core.report_items import MAX_EDGES, Graph, ReportContext, Table, top_rows
+from pipelines.core.stage import InputSpec, Output, Stage
+
+COSTS_COLUMNS = (Column("table_id", "string"), Column("access_per_month", "numeric"),
+                 Column("latency_limit_s", "numeric"))
+CURRENCY = "USD"  # the unit of every price in ContainmentParams (AWS list prices)
+LARGEST_CONTAINED = 5
+
+
+def metrics(params: ContainmentParams, outputs) -> dict:
+    """How many pairs each step removed, what was verified, what the plan saves."""
+    prof = outputs["profile"].agg(
+        F.count(F.lit(1)).alias("tables"), F.sum(F.when(F.col("status") == "ok", 1).otherwise(0)).alias("ok")).first()
+    ok = int(prof["ok"] or 0)
+    e = outputs["edges"].agg(
+        F.count(F.lit(1)).alias("schema"),
+        F.sum(F.when(F.col("pruned_by").startswith("minmax"), 1).otherwise(0)).alias("minmax"),
+        F.sum(F.when(F.col("pruned_by").startswith("content"), 1).otherwise(0)).alias("content"),
+        F.sum(F.when(F.col("pruned_by").startswith("verification"), 1).otherwise(0)).alias("verification"),
+        F.sum(F.when(F.col("reached") == "verified", 1).otherwise(0)).alias("verified"),
+        F.sum(F.when(F.col("relation") == "equal", 1).otherwise(0)).alias("equal")).first()
+    p = outputs["plan"].where(F.col("action") == "delete").agg(
+        F.count(F.lit(1)).alias("n"), F.sum("size_bytes").alias("bytes"),
+        F.sum("net_saving_per_month").alias("saving")).first()
+    return {
+        "tables": int(prof["tables"]), "tables_skipped": int(prof["tables"]) - ok,
+        "pairs.all": ok * (ok - 1), "pairs.schema_candidates": int(e["schema"] or 0),
+        "pairs.removed_by_schema": ok * (ok - 1) - int(e["schema"] or 0),
+        "pairs.removed_by_minmax": int(e["minmax"] or 0), "pairs.removed_by_content": int(e["content"] or 0),
+        "pairs.removed_by_verification": int(e["verification"] or 0), "pairs.verified": int(e["verified"] or 0),
+        "pairs.equal": int(e["equal"] or 0), "plan.deletions": int(p["n"] or 0),
+        "plan.bytes_saved": int(p["bytes"] or 0), "plan.saving_per_month": float(p["saving"] or 0.0),
+    }
+
+
+def expectations(params: ContainmentParams, outputs, metrics_):
+    from pipelines.core.quality import gx_expectations
+
+    gxe = gx_expectations()
+    deleted = outputs["plan"].where(F.col("action") == "delete").select("table_id")
+    # every planned deletion has a recipe and every recipe is for a planned deletion (ids unique below)
+    recipes = outputs["recipes"].select("table_id")
+    unmatched = deleted.join(recipes, "table_id", "left_anti").unionByName(recipes.join(deleted, "table_id", "left_anti"))
+    return {
+        "profile": [gxe.ExpectColumnValuesToBeUnique(column="table_id"),
+                    gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["ok", "skipped"]),
+                    gxe.ExpectColumnValuesToNotBeNull(column="reason", row_condition='status=="skipped"',
+                                                      condition_parser="spark")],
+        "edges": [gxe.ExpectColumnValuesToBeInSet(column="reached", value_set=["schema", "minmax", "content", "verified"]),
+                  gxe.ExpectColumnValuesToNotBeNull(column="relation", row_condition='reached=="verified"',
+                                                    condition_parser="spark")],
+        "plan": [gxe.ExpectColumnValuesToBeUnique(column="table_id"),
+                 gxe.ExpectColumnValuesToBeInSet(column="action", value_set=["keep", "delete"]),
+                 gxe.ExpectColumnValuesToNotBeNull(column="parent", row_condition='action=="delete"',
+                                                   condition_parser="spark")],
+        "recipes": [gxe.ExpectColumnValuesToBeUnique(column="table_id"),
+                    gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=["projection", "filter", "row_keys"]),
+                    gxe.ExpectColumnValuesToNotBeNull(column="checksum")],
+        "recipes.unmatched_deletions": (unmatched, [gxe.ExpectTableRowCountToEqual(value=0)]),
+    }
+
+
+def report(outputs, context: ReportContext) -> list:
+    """The surviving containment graph, the planned savings and deletions, the largest contained tables."""
+    plan, edges, profile = outputs["plan"], outputs["edges"], outputs["profile"]
+    deleted = plan.where(F.col("action") == "delete")
+    agg = deleted.agg(F.count(F.lit(1)).alias("n"), F.sum("size_bytes").alias("bytes"),
+                      F.sum("net_saving_per_month").alias("saving")).first()
+    actions = {r["table_id"]: r["action"] for r in plan.select("table_id", "action").limit(MAX_EDGES * 2).collect()}
+    alive = edges.where(F.col("pruned_by").isNull())
+    rows = alive.select("parent", "child").orderBy("parent", "child").limit(MAX_EDGES + 1).collect()
+    pairs = [(r["parent"], r["child"]) for r in rows[:MAX_EDGES]]
+    candidates = context.metrics.get("pairs.schema_candidates", "?")
+    graph = Graph("Containment graph (parent -> contained child)", {n: actions.get(n, "keep") for p in pairs for n in p},
+                  pairs, f"{len(pairs)} containment edge(s) survive pruning out of {candidates} schema candidates"
+                  + (f"; first {MAX_EDGES} drawn" if len(rows) > MAX_EDGES else ""))
+    savings = Table("Planned savings", ["tables to delete", "storage freed", "net saving per month"],
+                    [[agg["n"], agg["bytes"], agg["saving"]]],
+                    units={"storage freed": "bytes", "net saving per month": "money"}, currency=CURRENCY)
+    deletions = top_rows(deleted.select("table_id", "parent", "size_bytes", "net_saving_per_month", "reason"),
+                         "Planned deletions", ["table_id"],
+                         units={"size_bytes": "bytes", "net_saving_per_month": "money"}, currency=CURRENCY)
+    sizes = profile.select(F.col("table_id").alias("child"), F.col("size_bytes"), F.col("num_rows"))
+    largest = top_rows(edges.where(F.col("reached") == "verified").join(sizes, "child")
+                       .select("child", "parent", "relation", "num_rows", "size_bytes"),
+                       "Largest contained tables (verified)", [F.col("size_bytes").desc(), "child", "parent"],
+                       limit=LARGEST_CONTAINED, units={"size_bytes": "bytes"})
+    return [graph, savings, largest, deletions]
+
+
+STAGE = Stage(
+    name="containment",
+    params_cls=ContainmentParams,
+    description="R2D2: find tables contained in other tables, plan deletions, write rebuild recipes",
+    inputs={
+        "lake": InputSpec(default="demo/lake", doc="the lake root folder scanned for Delta / Parquet / CSV tables"),
+        "costs": InputSpec(columns=COSTS_COLUMNS, optional=True,
+                           doc="optional small table of per-table access_per_month and latency_limit_s"),
+    },
+    outputs=(
+        Output("profile", (
+            Column("table_id", "string"), Column("path", "string"), Column("format", "string"),
+            Column("delta_version", "integer"), Column("fingerprint", "string"), Column("status", "string"),
+            Column("reason", "string"), Column("num_rows", "integer"), Column("size_bytes", "integer"),
+            Column("num_columns", "integer"), Column("partition_columns", "array"), Column("stats_source", "string"),
+            Column("columns", "array"), Column("schema_parents", "integer"), Column("schema_children", "integer")),
+            "one row per table: schema, rows, size, column stats, status and skip reason"),
+        Output("edges", (
+            Column("parent", "string"), Column("child", "string"), Column("columns", "array"),
+            Column("parent_columns", "array"), Column("casts", "array"), Column("reached", "string"),
+            Column("pruned_by", "string"), Column("detail", "string"), Column("semantics", "string"),
+            Column("sample_rows", "integer"), Column("rows_child_not_in_parent", "integer"),
+            Column("rows_parent_not_in_child", "integer"), Column("relation", "string")),
+            "every schema-containment candidate parent -> child, the step it reached and the rule that pruned it"),
+        Output("plan", (
+            Column("table_id", "string"), Column("action", "string"), Column("parent", "string"),
+            Column("reason", "string"), Column("size_bytes", "integer"), Column("storage_cost_per_month", "float"),
+            Column("rebuild_cost_per_month", "float"), Column("net_saving_per_month", "float"),
+            Column("rebuild_latency_s", "float"), Column("latency_limit_s", "float"),
+            Column("access_per_month", "float"), Column("solver", "string")),
+            "keep or delete for each table, the rebuild parent and the costs (USD)"),
+        Output("recipes", (
+            Column("table_id", "string"), Column("path", "string"), Column("format", "string"),
+            Column("child_fingerprint", "string"), Column("child_version", "integer"), Column("parent", "string"),
+            Column("parent_path", "string"), Column("parent_format", "string"), Column("parent_version", "integer"),
+            Column("parent_fingerprint", "string"), Column("columns", "array"), Column("parent_columns", "array"),
+            Column("child_types", "array"), Column("casts", "array"), Column("child_schema", "string"),
+            Column("partition_columns", "array"), Column("kind", "string"), Column("filter_predicate", "string"),
+            Column("row_keys", "array"), Column("row_count", "integer"), Column("checksum", "string"),
+            Column("semantics", "string")),
+            "how to rebuild each planned deletion from its parent, with its checksum"),
+    ),
+    transform=transform, metrics=metrics, expectations=expectations, report=report,
+)

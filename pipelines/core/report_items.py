@@ -1,0 +1,121 @@
+"""What a stage's report section holds: charts and tables as plain data, built from its outputs.
+
+Each stage declares ``report(outputs, context) -> [item, ...]`` (``pipelines/<stage>/stage.py``); the
+page (:mod:`jobs.report`) reads the outputs at the versions the run wrote, restricted to their
+declared columns, calls it and renders the items. Builders here only aggregate: at most
+``MAX_BARS`` bars and ``MAX_TABLE_ROWS`` rows are collected, never a dataset.
+
+Cells carry their unit through :class:`Table`'s ``units`` (``bytes`` are shown as kB/MB/GB,
+``money`` with the currency, ``fraction`` as a percentage), so no section formats numbers itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+MAX_BARS = 40
+MAX_EDGES = 120
+MAX_TABLE_ROWS = 50
+UNITS = ("bytes", "money", "fraction", "seconds", "text")
+
+
+@dataclass
+class Bars:
+    """A bar chart: one bar per label."""
+
+    title: str
+    labels: list[str]
+    values: list[float]
+    x_label: str = ""
+    y_label: str = ""
+    note: str = ""
+
+
+@dataclass
+class Graph:
+    """A directed graph: nodes (name -> group) and edges (src -> dst)."""
+
+    title: str
+    nodes: dict[str, str]
+    edges: list[tuple[str, str]]
+    note: str = ""
+
+
+@dataclass
+class Table:
+    """A table; ``units`` maps a header to one of :data:`UNITS` (``money`` uses ``currency``)."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[Any]]
+    note: str = ""
+    units: dict[str, str] = field(default_factory=dict)
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        for header, unit in self.units.items():
+            if header not in self.headers or unit not in UNITS:
+                raise ValueError(f"table '{self.title}': unit {unit!r} for column {header!r}")
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What a report section may use besides its outputs: the run's metrics and params, and the
+    stage's inputs as they are now (``None`` where an input cannot be read any more)."""
+
+    metrics: Mapping[str, Any]
+    params: Any = None
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def per_key_bars(df, key: str, value_col, title: str, x_label: str, y_label: str, *, order_by_value: bool) -> Bars:
+    """One bar per key (at most MAX_BARS: the largest values, or the first keys in order)."""
+    from pyspark.sql import functions as F
+
+    agg = df.groupBy(key).agg(value_col.alias("value"))
+    ordered = agg.orderBy(F.col("value").desc(), F.col(key)) if order_by_value else agg.orderBy(F.col(key))
+    rows = ordered.limit(MAX_BARS + 1).collect()
+    note = f"first {MAX_BARS} shown ({'largest' if order_by_value else 'in order'})" if len(rows) > MAX_BARS else ""
+    rows = rows[:MAX_BARS]
+    return Bars(title, [str(r[key]) for r in rows], [float(r["value"] or 0) for r in rows], x_label, y_label, note)
+
+
+def size_histogram(df, key: str, title: str, x_label: str, *, extra: int = 0) -> Bars:
+    """How many groups have each size (group size = rows per key + ``extra``)."""
+    from pyspark.sql import functions as F
+
+    sizes = df.groupBy(key).agg((F.count("*") + F.lit(extra)).alias("size"))
+    hist = sizes.groupBy("size").agg(F.count("*").alias("groups")).orderBy("size").limit(MAX_BARS + 1).collect()
+    note = f"first {MAX_BARS} sizes shown" if len(hist) > MAX_BARS else ""
+    hist = hist[:MAX_BARS]
+    return Bars(title, [str(r["size"]) for r in hist], [float(r["groups"]) for r in hist], x_label, "groups", note)
+
+
+def top_rows(df, title: str, order: Sequence[Any], *, limit: int = MAX_TABLE_ROWS, units: Mapping[str, str] | None = None,
+             currency: str = "USD", headers: Sequence[str] | None = None) -> Table:
+    """The first ``limit`` rows of ``df`` in ``order`` (column names or Columns), all its columns."""
+    rows = df.orderBy(*order).limit(limit + 1).collect()
+    note = f"first {limit} rows shown" if len(rows) > limit else ""
+    cols = list(df.columns)
+    return Table(title, list(headers or cols), [[r[c] for c in cols] for r in rows[:limit]], note,
+                 dict(units or {}), currency)
+
+
+def kept_fraction_bars(per_cluster, title: str) -> Bars:
+    """``per_cluster`` (cluster, members, kept) -> kept / members for the MAX_BARS largest clusters."""
+    from pyspark.sql import functions as F
+
+    rows = per_cluster.orderBy(F.col("members").desc(), F.col("cluster")).limit(MAX_BARS + 1).collect()
+    note = f"{MAX_BARS} largest clusters shown" if len(rows) > MAX_BARS else ""
+    rows = rows[:MAX_BARS]
+    return Bars(title, [str(r["cluster"]) for r in rows],
+                [float(r["kept"]) / float(r["members"]) if r["members"] else 0.0 for r in rows],
+                "cluster (largest first)", "kept / members", note)
+
+
+def excerpt(text: Any, chars: int = 160) -> str:
+    """The first ``chars`` characters of a text on one line (for example rows)."""
+    if text is None:
+        return ""
+    one_line = " ".join(str(text).split())
+    return one_line if len(one_line) <= chars else one_line[: chars - 1] + "…"

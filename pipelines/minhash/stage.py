@@ -1,0 +1,142 @@
+"""The ``minhash`` stage's whole contract: SlimPajama global / local MinHash LSH near-duplicate removal.
+
+Inputs, outputs (with their columns), params, transformation, metrics, expectations and report section;
+``jobs/minhash.py`` is only the entry point. See docs/minhash.md.
+"""
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from pipelines.core.contract import Column
+from pipelines.core.report_items import ReportContext, Table, excerpt, size_histogram, top_rows
+from pipelines.core.stage import InputSpec, Output, Stage
+from pipelines.minhash.config import MinhashParams
+from pipelines.minhash.transform import transform
+
+REJECT_REASONS = ("null_text", "empty_text", "too_short")
+EXAMPLE_PAIRS = 5
+
+
+def metrics(params: MinhashParams, outputs) -> dict:
+    """Counts for the quality suite: one aggregate per output table, plus one join for the audit."""
+    stats = outputs["source_stats"].agg(F.sum("documents_in").alias("d")).first()
+    dups = outputs["duplicates"].agg(
+        F.count(F.lit(1)).alias("n"), F.sum(F.col("from_previous_batch").cast("long")).alias("previous")).first()
+    sizes = outputs["duplicates"].groupBy("cluster_id").count().agg(
+        F.max("count").alias("biggest"),
+        F.sum(F.when(F.col("count") + 1 > params.max_component_size, 1).otherwise(0)).alias("large")).first()
+    # audit (DESIGN "every row a stage drops can be traced"): each representative is a kept row of this
+    # batch or a survivor of an earlier one
+    reps = outputs["duplicates"].select(F.col("representative_id").alias("id")).distinct()
+    survivors_before = outputs["index"].where(F.col("id") == F.col("representative_id")).select("id")
+    reps_not_kept = (reps.join(outputs["kept"].select("id"), "id", "left_anti")
+                     .join(survivors_before, "id", "left_anti").count())
+    previous = int(dups["previous"] or 0)
+    biggest = int(sizes["biggest"] or 0)
+    return {
+        "input_documents": int(stats["d"] or 0),
+        "duplicates_current_batch": int(dups["n"] or 0) - previous,
+        "duplicates_from_previous_batch": previous,
+        "representatives_not_kept": reps_not_kept,
+        "max_cluster_size": biggest + (1 if biggest else 0),
+        "large_components": int(sizes["large"] or 0),
+        "num_bands": params.bands[0], "rows_per_band": params.bands[1],
+    }
+
+
+def expectations(params: MinhashParams, outputs, metrics_):
+    from pipelines.core.quality import gx_expectations
+
+    gxe = gx_expectations()
+    rejected = metrics_.get("rows.rejected", 0)
+    expected_kept = metrics_["input_documents"] - metrics_["duplicates_current_batch"] - rejected
+    return {
+        # kept + duplicates + rejected = input
+        "kept": [gxe.ExpectColumnValuesToBeUnique(column="id"), gxe.ExpectTableRowCountToEqual(value=expected_kept)],
+        # every representative is kept: passes only when representatives_not_kept == 0
+        "duplicates": [gxe.ExpectColumnValuesToBeUnique(column="id"),
+                       gxe.ExpectColumnValuesToNotBeNull(column="representative_id"),
+                       gxe.ExpectColumnValuesToBeInSet(column="scope", value_set=["local", "global"]),
+                       gxe.ExpectTableRowCountToEqual(value=metrics_.get("rows.duplicates", 0)
+                                                      + metrics_["representatives_not_kept"])],
+        "rejected": [gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=list(REJECT_REASONS))],
+        "index": [gxe.ExpectColumnValuesToNotBeNull(column="bucket")],
+    }
+
+
+def report(outputs, context: ReportContext) -> list:
+    """Duplicate-cluster sizes, the SlimPajama-style per-source table and a few example pairs."""
+    dups = outputs["duplicates"]
+    items = [size_histogram(dups, "cluster_id", "Duplicate-cluster size distribution (kept document + its duplicates)",
+                            "cluster size (documents)", extra=1),
+             top_rows(outputs["source_stats"], "Per source (SlimPajama-DC Table 2 style)", ["source"],
+                      units={"bytes_in": "bytes", "duplicate_bytes_removed": "bytes", "kept_bytes": "bytes",
+                             "duplicate_rate_documents": "fraction", "duplicate_rate_bytes": "fraction"})]
+    items.append(example_pairs(dups, outputs["kept"], context.inputs.get("documents")))
+    return items
+
+
+def example_pairs(dups, kept, documents) -> Table:
+    """The ``EXAMPLE_PAIRS`` duplicates with the highest similarity, each beside the kept document that
+    stands for it, with a text excerpt of both (the duplicate's text from the input, when readable)."""
+    sim = F.coalesce(F.col("exact_jaccard"), F.col("estimated_jaccard"))
+    picked = (dups.where(~F.col("from_previous_batch"))
+              .select("id", "representative_id", "estimated_jaccard", "exact_jaccard", sim.alias("_sim"))
+              .orderBy(F.col("_sim").desc(), "id").limit(EXAMPLE_PAIRS))
+    has_text = "text" in kept.columns
+    if has_text:
+        picked = picked.join(kept.select(F.col("id").alias("representative_id"), F.col("text").alias("kept_text")),
+                             "representative_id", "left")
+    has_doc_text = documents is not None and "text" in documents.columns
+    if has_doc_text:
+        picked = picked.join(documents.select("id", F.col("text").alias("duplicate_text")), "id", "left")
+    rows = picked.orderBy(F.col("_sim").desc(), "id").collect()
+    return Table(
+        "Example duplicates (highest similarity first)",
+        ["duplicate id", "kept id", "estimated Jaccard", "exact Jaccard", "duplicate text", "kept text"],
+        [[r["id"], r["representative_id"], r["estimated_jaccard"], r["exact_jaccard"],
+          excerpt(r["duplicate_text"]) if has_doc_text else "",
+          excerpt(r["kept_text"]) if has_text else ""] for r in rows],
+        note="" if rows else "no duplicates in this run",
+        units={"duplicate text": "text", "kept text": "text"})
+
+
+STAGE = Stage(
+    name="minhash",
+    params_cls=MinhashParams,
+    description="SlimPajama MinHash LSH near-duplicate removal (global, local, local-then-global; incremental)",
+    inputs={
+        "documents": InputSpec(columns=(Column("id", "id"), Column("text", "string")),
+                               default="demo/corpus/documents",
+                               doc="documents: id (unique), text, optional source, any other columns"),
+        "previous_index": InputSpec(columns=(Column("id", "id"), Column("band", "integer"), Column("bucket", "integer")),
+                                    optional=True, doc="the index output of earlier runs (incremental mode)"),
+    },
+    outputs=(
+        Output("kept", (Column("id", "id"),), "input rows kept, all their columns", passthrough=True),
+        Output("duplicates", (
+            Column("id", "id"), Column("source", "string"), Column("representative_id", "id"),
+            Column("representative_source", "string"), Column("cluster_id", "integer"),
+            Column("estimated_jaccard", "float"), Column("exact_jaccard", "float"), Column("scope", "string"),
+            Column("from_previous_batch", "boolean")),
+            "removed documents: the kept document standing for each, its cluster, estimated/exact Jaccard, scope"),
+        Output("rejected", (Column("id", "id"), Column("source", "string"), Column("reason", "string")),
+               "documents not hashed, with a reason (null_text, empty_text, too_short)"),
+        Output("source_stats", (
+            Column("source", "string"), Column("documents_in", "integer"), Column("bytes_in", "integer"),
+            Column("rejected_too_short", "integer"), Column("rejected_null_or_empty", "integer"),
+            Column("duplicates_removed", "integer"), Column("duplicate_bytes_removed", "integer"),
+            Column("kept", "integer"), Column("kept_bytes", "integer"),
+            Column("duplicate_rate_documents", "float"), Column("duplicate_rate_bytes", "float")),
+            "per source: documents and bytes in, rejected, duplicates removed, kept, rates"),
+        Output("index", (
+            Column("id", "id"), Column("source", "string"), Column("num_bytes", "integer"), Column("band", "integer"),
+            Column("bucket", "integer"), Column("minhashes", "array"), Column("cluster_id", "integer"),
+            Column("representative_id", "id"), Column("scope", "string")),
+            "(id, band, bucket, ...) of every document indexed so far, for incremental runs"),
+    ),
+    transform=transform,
+    expectations=expectations,
+    metrics=metrics,
+    report=report,
+)
