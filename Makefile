@@ -7,7 +7,7 @@ JARS    := .jars
 # uv hardlinks from its cache when both are on one filesystem (its default): the ~7 GB of torch + CUDA
 # wheels then take no second copy of disk space.
 
-.PHONY: setup demo test test-fast test-reliability bench dist clean airflow-venv chromium
+.PHONY: setup demo lint test test-fast test-reliability bench dist clean airflow-venv chromium
 
 setup: $(VENV)/.installed $(JARS)/.complete
 
@@ -24,15 +24,21 @@ $(JARS)/.complete: infra/maven/pom.xml | $(VENV)/.installed
 demo: setup
 	$(BIN)/lakesieve demo
 
-# Everything, the SIGKILL / concurrent-run suite included (about 40 minutes on 2 cores).
-test: setup
+# ruff (pyflakes, pycodestyle, bugbear, import order) and import-linter's layer contracts (pyproject.toml):
+# pipelines never imports jobs, udfs never imports Spark or the stages, jobs has no import cycles.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+# Everything, the SIGKILL / concurrent-run suite included (about 45 minutes on 2 cores), after the lint.
+test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The SIGKILL / concurrent-run suite alone: every stage killed and rerun on the full demo data (~20 min).
 test-reliability: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m kill tests/reliability
 
-test-fast: setup
+test-fast: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not kill"
 
 # `make dist`: the wheel (Databricks, pip) and dist/lakesieve.zip for `spark-submit --py-files` (docs/running.md).

@@ -58,7 +58,7 @@ def cmd_demo(args) -> int:
         return 0
     wanted = set(args.stages.split(",")) if args.stages else None
     results = []
-    for e in registry.available():
+    for e in registry.STAGES:
         if wanted is not None and e.name not in wanted:
             continue
         stage = registry.load_stage(e.name)
@@ -107,7 +107,7 @@ def cmd_stages(args) -> int:
         rows = []
         for e in registry.STAGES:
             try:
-                desc = registry.load_stage(e.name).description if registry.is_available(e) else "(not built yet)"
+                desc = registry.load_stage(e.name).description
             except LakesieveError as exc:  # one broken stage must not hide the others
                 desc = f"(cannot load: {exc.one_line()})"
             rows.append((e.name, ",".join(e.upstream) or "-", e.schedule, desc))
@@ -176,7 +176,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     from jobs import registry
 
     requested = next((a for a in argv or () if not a.startswith("-")), None)
-    for e in registry.available():
+    for e in registry.STAGES:
         for command in e.commands:
             if command == requested:
                 registry.register_commands(e, sub)

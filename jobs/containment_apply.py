@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from jobs.containment_lake import check_inside, read_csv
+from jobs.containment_lake import check_inside
 from pipelines.containment.recipes import checksums, quote_identifier, rebuild
 from pipelines.containment.verify import compare_pairs
 from pipelines.core import lakehouse
@@ -58,16 +58,9 @@ def _fingerprint(spark, fmt: str, path: str) -> str:
 
 
 def _read(spark, fmt: str, path: str, schema=None, version: int | None = None):
-    if fmt == "delta":
-        reader = spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", int(version))
-        return reader.load(path)
-    if fmt == "parquet":
-        return (spark.read.schema(schema) if schema is not None else spark.read).parquet(path)
-    if fmt == "csv":
-        return read_csv(spark, Path(path), schema)
-    raise SafetyError(f"format '{fmt}' cannot be applied or restored (catalog tables are never moved)")
+    if fmt not in ("delta", "parquet", "csv"):
+        raise SafetyError(f"format '{fmt}' cannot be applied or restored (catalog tables are never moved)")
+    return lakehouse.read_table(spark, TableRef(path=path), fmt, schema=schema, version=version)
 
 
 def _child_schema(recipe: dict):

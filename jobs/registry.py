@@ -6,7 +6,6 @@ Databricks bundle, so no task list is ever copied by hand.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,41 +43,28 @@ def entry(name: str) -> StageEntry:
     for e in STAGES:
         if e.name == name:
             return e
-    raise ConfigError(f"unknown stage '{name}'; stages: {', '.join(e.name for e in available())}")
+    raise ConfigError(f"unknown stage '{name}'; stages: {', '.join(e.name for e in STAGES)}")
 
 
-def is_available(e: StageEntry) -> bool:
-    return importlib.util.find_spec(e.module) is not None
-
-
-def available() -> list[StageEntry]:
-    """The registered stages whose job module exists in this installation."""
-    return [e for e in STAGES if is_available(e)]
+def _import(module: str, what: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(f"{what} cannot be loaded: {module} needs {exc.name or 'a module'} ({exc}); "
+                                     "`make setup` installs every extra") from exc
 
 
 def load_stage(name: str):
-    """The :class:`~pipelines.core.stage.Stage` declared by a stage's job module."""
-    e = entry(name)
-    if not is_available(e):
-        raise ConfigError(f"stage '{name}' is not built in this version of lakesieve")
-    try:
-        module = importlib.import_module(e.module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"stage '{name}' cannot be loaded: {e.module} needs {exc.name or 'a module'} ({exc}); "
-            "`make setup` installs every extra") from exc
-    return module.STAGE
+    """The :class:`~pipelines.core.stage.Stage` a stage's job module exposes (its declaration, with any
+    storage bindings such as a ``load``)."""
+    return _import(entry(name).module, f"stage '{name}'").STAGE
 
 
 def register_commands(e: StageEntry, subparsers) -> None:
-    """Add ``e``'s extra CLI commands (its ``commands_module.register``) to ``subparsers``."""
-    try:
-        module = importlib.import_module(e.commands_module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"the commands of stage '{e.name}' cannot be loaded: {e.commands_module} needs "
-            f"{exc.name or 'a module'} ({exc}); `make setup` installs every extra") from exc
-    module.register(subparsers)
+    """Add ``e``'s extra CLI commands (its ``commands_module.register``) to ``subparsers``; a stage that
+    cannot load has no working commands (the error names what it misses)."""
+    load_stage(e.name)
+    _import(e.commands_module, f"the commands of stage '{e.name}'").register(subparsers)
 
 
 def config_path(e: StageEntry):

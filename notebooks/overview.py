@@ -23,8 +23,9 @@ lakehouse_root = dbutils.widgets.get("lakehouse")
 from jobs import registry
 
 stages = spark.createDataFrame(
-    [(e.name, ", ".join(e.upstream) or "-", e.schedule, registry.is_available(e)) for e in registry.STAGES],
-    "stage string, after string, schedule string, built boolean")
+    [(e.name, ", ".join(e.upstream) or "-", e.schedule, registry.load_stage(e.name).description)
+     for e in registry.STAGES],
+    "stage string, after string, schedule string, description string")
 display(stages)
 
 # COMMAND ----------

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
+from pipelines.core import delta_log
 from pipelines.core.errors import ConcurrentRunError, InputNotFoundError, OutputError
 from pipelines.core.tables import TableRef
 
@@ -66,17 +67,34 @@ def table_exists(spark, ref: TableRef) -> bool:
         return False
 
 
-def read_table(spark, ref: TableRef, fmt: str | None = None):
-    """Read a table; a missing path or name is :class:`InputNotFoundError` naming it."""
+def csv_reader(spark, schema=None):
+    """The one CSV reading every command uses: RFC 4180 (a header row, quoted fields that may hold commas,
+    newlines and doubled quotes), UTF-8, and FAILFAST, so a ragged or malformed row makes the table
+    unreadable instead of silently padding it with nulls. The schema is inferred unless given."""
+    reader = (spark.read.option("header", "true").option("multiLine", "true").option("quote", '"')
+              .option("escape", '"').option("encoding", "UTF-8").option("mode", "FAILFAST"))
+    return reader.schema(schema) if schema is not None else reader.option("inferSchema", "true")
+
+
+def read_table(spark, ref: TableRef, fmt: str | None = None, *, schema=None, version: int | None = None):
+    """Read a table (Delta, Parquet, CSV or a catalog table): the one table reader of every stage, the
+    containment profile and apply/restore. ``schema`` fixes a file table's schema (no inference job);
+    ``version`` time-travels a Delta table. A missing path or name is :class:`InputNotFoundError` naming it."""
     fmt = fmt or detect_format(ref)
     try:
         if fmt == "catalog":
             if not spark.catalog.tableExists(ref.name):
                 raise InputNotFoundError(f"catalog table '{ref.name}' does not exist")
             return spark.read.table(ref.quoted_name())
-        reader = spark.read.format(fmt)
         if fmt == "csv":
-            reader = reader.option("header", "true").option("inferSchema", "true").option("mode", "PERMISSIVE")
+            return csv_reader(spark, schema).csv(ref.path)
+        reader = spark.read.format(fmt)
+        if schema is not None and fmt == "parquet":
+            reader = reader.schema(schema)
+        if version is not None:
+            if fmt != "delta":
+                raise InputNotFoundError(f"table '{ref.label}' is {fmt}: only Delta tables have versions")
+            reader = reader.option("versionAsOf", int(version))
         return reader.load(ref.path)
     except InputNotFoundError:
         raise
@@ -93,19 +111,10 @@ def delta_table(spark, ref: TableRef):
     return DeltaTable.forPath(spark, ref.path)
 
 
-def _local_delta_version(path: Path) -> int | None:
-    log = path / "_delta_log"
-    if not log.is_dir():
-        return None
-    versions = [int(f.name.split(".")[0]) for f in log.iterdir()
-                if f.name.endswith(".json") and f.name.split(".")[0].isdigit()]
-    return max(versions) if versions else None
-
-
 def table_version(spark, ref: TableRef) -> int | None:
     """The current Delta version of a table, or None when it does not exist (or is not Delta)."""
     if ref.path is not None and _is_local(ref.path):
-        return _local_delta_version(_local(ref.path))
+        return delta_log.local_version(_local(ref.path))
     if not table_exists(spark, ref):
         return None
     try:

@@ -17,6 +17,9 @@ from pipelines.paser.scoring import calibration_texts, score_instructions, split
 
 DEMO_MODEL = "demo/models/paser-tiny-gpt2"
 JSD_MAX = 0.6932  # ln 2, the largest Jensen-Shannon divergence in nats
+INSTRUCTIONS = InputSpec(columns=(Column("id", "id"), Column("instruction", "string"), Column("output", "string")),
+                         default="demo/instructions/instructions",
+                         doc="instruction data: id, instruction, output and optionally input")
 
 
 def transform(inputs, params: PaserScoreParams):
@@ -57,10 +60,7 @@ STAGE = Stage(
     name="paser-score", params_cls=PaserScoreParams,
     description="per-sample mean token JSD between an original and a pruned causal LM (PASER §3.2)",
     inputs={
-        "instructions": InputSpec(columns=(Column("id", "id"), Column("instruction", "string"),
-                                           Column("output", "string")),
-                                  default="demo/instructions/instructions",
-                                  doc="instruction data: id, instruction, output and optionally input"),
+        "instructions": INSTRUCTIONS,
         "original_model": InputSpec(default=DEMO_MODEL, doc="local folder of the original causal LM (transformers)"),
         "pruned_model": InputSpec(optional=True, doc="local folder of the pruned LM; absent: prune in-process"),
     },

@@ -14,6 +14,7 @@ from pipelines.core.contract import Column
 from pipelines.core.report_items import ReportContext, per_key_bars
 from pipelines.core.stage import InputSpec, Output, Stage
 from pipelines.paser.config import PaserParams
+from pipelines.paser.score_stage import INSTRUCTIONS
 from pipelines.paser.transform import transform
 
 VIOLATIONS_DDL = "cluster int, rule string, detail string"
@@ -118,10 +119,7 @@ STAGE = Stage(
     name="paser", params_cls=PaserParams,
     description="PASER selection: spectral clusters, CDS budgets, efficiency order, concept consistency",
     inputs={
-        "instructions": InputSpec(columns=(Column("id", "id"), Column("instruction", "string"),
-                                           Column("output", "string")),
-                                  default="demo/instructions/instructions",
-                                  doc="instruction data: id, instruction, output and optionally input"),
+        "instructions": INSTRUCTIONS,
         "scores": InputSpec(columns=(Column("id", "id"), Column("jsd", "numeric"), Column("tokens", "integer")),
                             default="paser-score/scores", doc="paser-score output: id, jsd, tokens"),
         "embeddings": InputSpec(columns=(Column("id", "id"), Column("vector", "vector")), optional=True,

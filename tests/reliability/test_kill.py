@@ -23,7 +23,7 @@ def _kill_points(stage) -> list[str]:
     return [main_point]
 
 
-CASES = [(e.name, point) for e in registry.available() for point in _kill_points(registry.load_stage(e.name))]
+CASES = [(e.name, point) for e in registry.STAGES for point in _kill_points(registry.load_stage(e.name))]
 
 
 @pytest.mark.parametrize("stage_name, point", CASES, ids=[f"{s}@{p}" for s, p in CASES])

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.containment_lake import check_inside, profile_delta, read_delta_log, scan
+from jobs.containment_lake import check_inside, profile_delta, scan
 from pipelines.containment.profile import TableProfile
+from pipelines.core.delta_log import read_delta_log
 from pipelines.core.errors import SafetyError
 
 SCHEMA = {"type": "struct", "fields": [

@@ -1,0 +1,74 @@
+"""Reading a local Delta table's transaction log directly (no Spark job): the one place that does.
+
+:func:`read_delta_log` replays the last checkpoint and the JSON commits after it into the snapshot's
+``metaData`` and its active ``add`` actions (the containment profile takes statistics from them);
+:func:`local_version` is the newest committed version (the runner's and the ledger's cheap check).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import unquote
+
+
+def local_version(table: Path) -> int | None:
+    """The newest version in ``table/_delta_log``, or None when it has no Delta log."""
+    log = table / "_delta_log"
+    if not log.is_dir():
+        return None
+    versions = [int(f.name.split(".")[0]) for f in log.iterdir()
+                if f.name.endswith(".json") and f.name.split(".")[0].isdigit()]
+    return max(versions) if versions else None
+
+
+def data_file(table: Path, add_path: str) -> Path:
+    """The local file of an ``add`` action's (URL-encoded, table-relative) path."""
+    return table / unquote(add_path)
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def read_delta_log(table: Path) -> tuple[int, dict, dict[str, dict]]:
+    """(version, metaData action, active add actions by path) from a local Delta log."""
+    import pyarrow.parquet as pq
+
+    log = table / "_delta_log"
+    versions = sorted(int(f.name.split(".")[0]) for f in log.iterdir()
+                      if f.name.endswith(".json") and f.name.split(".")[0].isdigit())
+    start, meta, adds = -1, {}, {}
+    last = log / "_last_checkpoint"
+    if last.is_file():
+        cp = json.loads(last.read_text())
+        start = int(cp["version"])
+        parts = sorted(log.glob(f"{start:020d}.checkpoint*.parquet"))
+        for part in parts:
+            t = pq.read_table(part, columns=["add", "metaData"]).to_pylist()
+            for row in t:
+                if row.get("metaData"):
+                    meta = row["metaData"]
+                if row.get("add"):
+                    a = row["add"]
+                    if isinstance(a.get("partitionValues"), list):
+                        a["partitionValues"] = dict(a["partitionValues"])
+                    adds[a["path"]] = a
+    later = [v for v in versions if v > start]
+    if not later and start < 0:
+        raise ValueError("the Delta log has no commits")
+    for v in later:
+        for action in read_json_lines(log / f"{v:020d}.json"):
+            if "metaData" in action:
+                meta = action["metaData"]
+            elif "add" in action:
+                adds[action["add"]["path"]] = action["add"]
+            elif "remove" in action:
+                adds.pop(action["remove"]["path"], None)
+    version = max([start] + later)
+    if not meta:
+        raise ValueError("the Delta log has no metaData action")
+    return version, meta, adds
