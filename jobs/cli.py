@@ -76,16 +76,18 @@ def cmd_demo(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from pyspark.sql import functions as F
-
+    """The ledger's runs, newest first. A local lakehouse is read with delta-rs: no JVM, about a second."""
     from pipelines.core import ledger
 
     root = args.lakehouse or default_lakehouse()
-    spark = _spark("lakesieve-runs")
-    df = ledger.latest_states(spark, root)
-    if args.stage:
-        df = df.where(F.col("stage") == args.stage)
-    rows = df.limit(args.limit).collect()
+    rows = ledger.latest_states_local(root, stage=args.stage, limit=args.limit)
+    if rows is None:  # not on the local disk (s3://, dbfs:/, ...): Spark reads it
+        from pyspark.sql import functions as F
+
+        df = ledger.latest_states(_spark("lakesieve-runs"), root)
+        if args.stage:
+            df = df.where(F.col("stage") == args.stage)
+        rows = [r.asDict() for r in df.limit(args.limit).collect()]
     if not rows:
         print(f"no runs recorded under {root}")
         return 0

@@ -191,10 +191,10 @@ def _write(df, fmt: str, dest: Path, partition_by, run_id: str) -> None:
     if fmt == "delta":
         lakehouse.write_table(df, TableRef(path=str(dest)), run_id, partition_by=partition_by or ())
     elif fmt == "parquet":
-        df.write.mode("overwrite").partitionBy(*(partition_by or [])).parquet(str(dest))
+        df.write.mode("overwrite").partitionBy(*(partition_by or [])).parquet(lakehouse.spark_path(str(dest)))
     else:  # csv: one file, as the original
         tmp = dest.parent / (dest.name + ".parts")
-        df.coalesce(1).write.mode("overwrite").option("header", "true").csv(str(tmp))
+        df.coalesce(1).write.mode("overwrite").option("header", "true").csv(lakehouse.spark_path(str(tmp)))
         part = next(p for p in sorted(tmp.iterdir()) if p.name.startswith("part-") and p.suffix == ".csv")
         os.rename(part, dest)
         shutil.rmtree(tmp)

@@ -144,7 +144,7 @@ def profile_delta(spark, path: Path, prof: TableProfile):
         missing = []
     sources = {c.stats_source for c in prof.columns if c not in missing}
     if missing or not rows_known:
-        df = spark.read.format("delta").option("versionAsOf", version).load(str(path))
+        df = lakehouse.read_table(spark, TableRef(path=str(path)), "delta", version=version)
         aggregate_stats(df, prof, missing, need_rows=not rows_known)
         sources.add("aggregate")
     prof.stats_source = "delta_log" if sources <= {"delta_log"} else "mixed"
@@ -161,7 +161,7 @@ def profile_parquet(spark, path: Path, prof: TableProfile):
         part.startswith(("_", ".")) for part in f.relative_to(path).parts))
     metas = [pq.read_metadata(f) for f in files]  # a corrupt footer raises here: table unreadable
     schema = spark_schema_from_footer(metas, path, files)
-    df = spark.read.schema(schema).parquet(str(path)) if schema is not None else spark.read.parquet(str(path))
+    df = lakehouse.read_table(spark, TableRef(path=str(path)), "parquet", schema=schema)
     schema = df.schema
     fields = fields_of(schema)
     if not check_types(prof, fields):
@@ -193,7 +193,8 @@ class LakeTables(Mapping):
             fmt, where, schema, version = self._sources[key]
             if fmt == "delta_files":
                 files, root = version
-                self._cache[key] = self._spark.read.schema(schema).option("basePath", root).parquet(*files)
+                self._cache[key] = (self._spark.read.schema(schema).option("basePath", lakehouse.spark_path(root))
+                                    .parquet(*[lakehouse.spark_path(f) for f in files]))
             else:
                 ref = TableRef(name=where) if fmt == "catalog" else TableRef(path=where)
                 self._cache[key] = lakehouse.read_table(self._spark, ref, fmt, schema=schema,

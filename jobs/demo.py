@@ -55,7 +55,7 @@ def write_dataset(spark, root: str | Path, dataset: str, *, seed: int = DEMO_SEE
         if table.format == "delta":
             lakehouse.write_table(df, TableRef(path=str(path)), f"demo-{dataset}-seed{seed}", partition_by=table.partition_by)
         elif table.format == "parquet":
-            df.write.mode("overwrite").partitionBy(*table.partition_by).parquet(str(path))
+            df.write.mode("overwrite").partitionBy(*table.partition_by).parquet(lakehouse.spark_path(str(path)))
         elif table.format == "csv":
             path.parent.mkdir(parents=True, exist_ok=True)
             table.frame.to_csv(path.with_suffix(".csv") if not str(path).endswith(".csv") else path, index=False)

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipelines.core.layout import SYSTEM_DIR
+from pipelines.core.layout import SYSTEM_DIR, recorded_output, recorded_table
 from pipelines.core.report_items import Bars, Graph, ReportContext, Table
 
 HISTORY_RUNS = 10  # runs per stage in its history table
@@ -59,9 +59,11 @@ def latest_successful_runs(spark, root: str) -> dict[str, dict]:
         versions = json.loads(r["output_versions"] or "{}")
         runs[r["stage"]] = {
             "run_id": r["run_id"], "ended_at": r["ended_at"], "quality": r["quality"] or "-",
-            "metrics": json.loads(r["metrics"] or "{}"), "inputs": config.get("inputs", {}),
+            "metrics": json.loads(r["metrics"] or "{}"), "config": config,
             "params": config.get("params", {}),
-            "outputs": {name: (labels.get(name, ""), version) for name, version in versions.items()},
+            # (where the table is now, resolved against this root; the version the run wrote)
+            "outputs": {name: (recorded_output(config, name, root).label if name in labels else "", version)
+                        for name, version in versions.items()},
         }
     return runs
 
@@ -69,6 +71,7 @@ def latest_successful_runs(spark, root: str) -> dict[str, dict]:
 def declared_outputs(spark, stage, run: dict) -> dict:
     """The run's outputs at the versions it wrote, each restricted to its declared columns (in order)."""
     from pipelines.core import lakehouse
+    from pipelines.core.contract import check_columns
     from pipelines.core.tables import TableRef
 
     frames = {}
@@ -77,6 +80,8 @@ def declared_outputs(spark, stage, run: dict) -> dict:
             continue
         label, version = run["outputs"][out.name]
         df = lakehouse.read_version(spark, TableRef.parse(label), int(version))
+        # a table an earlier version wrote (renamed columns, README "Migration"): a SchemaContractError
+        check_columns(df, out.columns, f"{stage.name}.{out.name} ({label} v{version})")
         rest = [c for c in df.columns if c not in out.column_names] if out.passthrough else []
         frames[out.name] = df.select(*[f"`{c}`" for c in (*out.column_names, *rest)])
     return frames
@@ -85,18 +90,19 @@ def declared_outputs(spark, stage, run: dict) -> dict:
 class CurrentInputs(Mapping):
     """The run's input tables as they are now, read on first use; ``None`` when one cannot be read."""
 
-    def __init__(self, spark, labels: Mapping[str, str]):
-        self._spark, self._labels, self._frames = spark, dict(labels), {}
+    def __init__(self, spark, config: Mapping, root: str):
+        self._spark, self._config, self._root, self._frames = spark, config, root, {}
+        self._labels = dict(config.get("inputs", {}))
 
     def __getitem__(self, name: str):
         if name not in self._frames:
             from pipelines.core import lakehouse
-            from pipelines.core.tables import TableRef
 
             if name not in self._labels:
                 raise KeyError(name)
             try:
-                self._frames[name] = lakehouse.read_table(self._spark, TableRef.parse(self._labels[name]))
+                ref = recorded_table(self._config, "inputs", name, self._root)
+                self._frames[name] = lakehouse.read_table(self._spark, ref)
             except Exception:  # noqa: BLE001 - an input moved or deleted since the run: the section shows less
                 self._frames[name] = None
         return self._frames[name]
@@ -129,8 +135,14 @@ def summarise(spark, root: str) -> list[Section]:
                 section.notes.append(f"stage {name} cannot be loaded here: {exc.one_line()}")
             if stage is not None and stage.report is not None:
                 context = ReportContext(section.run["metrics"], section.run["params"],
-                                        CurrentInputs(spark, section.run["inputs"]))
-                section.items = list(stage.report(declared_outputs(spark, stage, section.run), context))
+                                        CurrentInputs(spark, section.run["config"], root))
+                try:
+                    outputs = declared_outputs(spark, stage, section.run)
+                except LakesieveError as exc:  # e.g. written before a column was renamed: rerun the stage
+                    section.notes.append(f"the latest run's outputs do not match the stage's declaration "
+                                         f"({exc.one_line()}); rerun the stage to report on it")
+                else:
+                    section.items = list(stage.report(outputs, context))
         sections.append(section)
     return sections
 

@@ -22,7 +22,7 @@ from pipelines.core import lakehouse, ledger
 from pipelines.core.config import apply_overrides, build_config, config_hash, config_to_dict, load_yaml
 from pipelines.core.contract import check_columns, check_output
 from pipelines.core.errors import ConcurrentRunError, ConfigError, LakesieveError, QualityCheckError
-from pipelines.core.layout import data_docs_dir, default_lakehouse, quality_ref
+from pipelines.core.layout import data_docs_dir, default_lakehouse, path_in_lakehouse, quality_ref, recorded_output
 from pipelines.core.stage import Stage
 from pipelines.core.tables import TableRef
 
@@ -171,7 +171,8 @@ def recover_unfinished(spark, stage: Stage, root: str, runs: list | None = None)
     for rec in ledger.unfinished(spark, root, stage.name, runs):
         if _pid_alive(rec.host_pid):
             continue
-        outputs = {k: TableRef.parse(v) for k, v in json.loads(rec.config_json).get("outputs", {}).items()}
+        config = json.loads(rec.config_json)
+        outputs = {k: recorded_output(config, k, root) for k in config.get("outputs", {})}
         previous = {k: v for k, v in rec.previous_output_versions.items()}
         _rollback(spark, outputs, previous, rec.run_id)
         rec.status, rec.ended_at = "aborted", ledger.now()
@@ -201,28 +202,38 @@ def fault_point(name: str) -> None:
             time.sleep(0.2)
 
 
+def _claimed_locations(record: ledger.RunRecord) -> set[str]:
+    """The canonical output locations a run claims (recorded at its start; older rows: its output labels)."""
+    config = json.loads(record.config_json or "{}")
+    if "output_locations" in config:
+        return set(config["output_locations"].values())
+    return {lakehouse.canonical_location(TableRef.parse(v)) for v in config.get("outputs", {}).values()}
+
+
 def _refuse_if_concurrent(spark, spec: RunSpec, record: ledger.RunRecord, appended_at: int) -> None:
-    """Fail this run if a run of the stage that is still alive and writes any of the same outputs
+    """Fail this run if a run that is still alive, of any stage, writes any of the same outputs and
     appended its ``running`` row before this one did (``appended_at``: this run's ledger version).
 
-    Each run appends its ``running`` row, then reads the ledger *as of that version*: it sees exactly
-    the runs that appended before it, so of two overlapping runs the later appender always refuses,
-    whatever their clocks say and however their appends and reads interleave (the earlier appender
+    Outputs are compared by their canonical locations (:func:`lakehouse.canonical_location`), so one
+    lakehouse named relatively and absolutely, through a symlink, or two stages configured onto one table,
+    are the same claim. Each run appends its ``running`` row, then reads the ledger *as of that version*:
+    it sees exactly the runs that appended before it, so of two overlapping runs the later appender always
+    refuses, whatever their clocks say and however their appends and reads interleave (the earlier appender
     cannot see the later one at its own version). A refused run has written nothing.
     """
-    mine = {r.label for r in spec.outputs.values()}
-    earlier = ledger.stage_runs(spark, spec.lakehouse, spec.stage, version=appended_at)
-    for other in ledger.unfinished(spark, spec.lakehouse, spec.stage, earlier):
+    mine = _claimed_locations(record)
+    earlier = ledger.stage_runs(spark, spec.lakehouse, None, version=appended_at)
+    for other in ledger.unfinished(spark, spec.lakehouse, None, earlier):
         if other.run_id == record.run_id or not _pid_alive(other.host_pid):
             continue
-        theirs = set(json.loads(other.config_json).get("outputs", {}).values())
-        if not (mine & theirs):
+        shared = mine & _claimed_locations(other)
+        if not shared:
             continue
         record.status, record.ended_at = "failed", ledger.now()
         record.error = f"run {other.run_id} ({other.host_pid}) is writing the same outputs; nothing was written"
         ledger.append(spark, spec.lakehouse, record)
         raise ConcurrentRunError(
-            f"run {other.run_id} of stage {spec.stage} is already writing {sorted(mine & theirs)[0]}; "
+            f"run {other.run_id} of stage {other.stage} is already writing {sorted(shared)[0]}; "
             "this run wrote nothing - retry when it has finished")
 
 
@@ -267,7 +278,15 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     runs = ledger.stage_runs(spark, spec.lakehouse, stage.name)
     recover_unfinished(spark, stage, spec.lakehouse, runs)
     frames, prints = load_inputs(spark, stage, spec)
-    cfg_json = json.dumps(spec.config_dict(), sort_keys=True, default=str)
+    # the config as given, plus where each output really is (the claim other runs compare against);
+    # the hash is of the config alone, so a rerun from another working directory is still the same run
+    # and where it is under the lakehouse root (read back wherever the lakehouse is mounted later)
+    cfg_json = json.dumps({**spec.config_dict(), "output_locations": {
+        n: lakehouse.canonical_location(r) for n, r in spec.outputs.items()}, "output_paths": {
+        n: rel for n, r in spec.outputs.items() if (rel := path_in_lakehouse(r, spec.lakehouse)) is not None},
+        "input_paths": {
+        n: rel for n, r in spec.inputs.items() if (rel := path_in_lakehouse(r, spec.lakehouse)) is not None}},
+        sort_keys=True, default=str)
     cfg_hash = config_hash(spec.config_dict())
     inputs_hash = config_hash(prints)
     if not spec.force:

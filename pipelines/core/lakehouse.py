@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import re
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -29,6 +31,13 @@ def _is_local(path: str) -> bool:
 
 def _local(path: str) -> Path:
     return Path(path[len("file:"):] if path.startswith("file:") else path)
+
+
+def spark_path(path: str) -> str:
+    """The path handed to the JVM: a local path made absolute against *Python's* working directory, which
+    is what the user and every check here mean (the JVM's own working directory may differ: a notebook or
+    a test that changed directory); URIs unchanged."""
+    return os.path.abspath(_local(path)) if _is_local(path) else path
 
 
 def detect_format(ref: TableRef) -> str:
@@ -87,7 +96,7 @@ def read_table(spark, ref: TableRef, fmt: str | None = None, *, schema=None, ver
                 raise InputNotFoundError(f"catalog table '{ref.name}' does not exist")
             return spark.read.table(ref.quoted_name())
         if fmt == "csv":
-            return csv_reader(spark, schema).csv(ref.path)
+            return csv_reader(spark, schema).csv(spark_path(ref.path))
         reader = spark.read.format(fmt)
         if schema is not None and fmt == "parquet":
             reader = reader.schema(schema)
@@ -95,7 +104,7 @@ def read_table(spark, ref: TableRef, fmt: str | None = None, *, schema=None, ver
             if fmt != "delta":
                 raise InputNotFoundError(f"table '{ref.label}' is {fmt}: only Delta tables have versions")
             reader = reader.option("versionAsOf", int(version))
-        return reader.load(ref.path)
+        return reader.load(spark_path(ref.path))
     except InputNotFoundError:
         raise
     except Exception as exc:  # AnalysisException and friends: name the table
@@ -108,7 +117,7 @@ def delta_table(spark, ref: TableRef):
 
     if ref.name is not None:
         return DeltaTable.forName(spark, ref.quoted_name())
-    return DeltaTable.forPath(spark, ref.path)
+    return DeltaTable.forPath(spark, spark_path(ref.path))
 
 
 def table_version(spark, ref: TableRef) -> int | None:
@@ -187,7 +196,7 @@ def write_commit(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] 
         else:
             if _is_local(ref.path):
                 _local(ref.path).parent.mkdir(parents=True, exist_ok=True)
-            writer.save(ref.path)
+            writer.save(spark_path(ref.path))
     except Exception as exc:
         from pyspark.errors import AnalysisException
 
@@ -248,7 +257,19 @@ def read_version(spark, ref: TableRef, version: int):
     reader = spark.read.format("delta").option("versionAsOf", int(version))
     if ref.name is not None:
         return reader.table(ref.quoted_name())
-    return reader.load(ref.path)
+    return reader.load(spark_path(ref.path))
+
+
+def canonical_location(ref: TableRef) -> str:
+    """Where a table really is, as one string, for comparing and claiming outputs: a local path resolved to
+    its absolute real path (a relative or an absolute spelling, or a path through a symlink, give the same
+    string), a URI without trailing slashes, a catalog name lower-cased without its quotes."""
+    if ref.name is not None:
+        parts = re.findall(r"`((?:[^`]|``)+)`|([^.`]+)", ref.name)
+        return "table:" + ".".join((quoted.replace("``", "`") or plain).lower() for quoted, plain in parts)
+    if _is_local(ref.path):
+        return "file:" + os.path.realpath(_local(ref.path))
+    return ref.path.rstrip("/")
 
 
 def local_path(ref: TableRef) -> Path | None:
@@ -260,5 +281,6 @@ def local_path(ref: TableRef) -> Path | None:
 
 __all__ = [
     "detect_format", "table_exists", "read_table", "table_version", "input_fingerprint",
-    "Commit", "write_table", "write_commit", "committed", "append_rows", "compact", "restore_table", "read_version", "local_path",
+    "Commit", "write_table", "write_commit", "committed", "append_rows", "compact", "restore_table", "read_version",
+    "local_path", "canonical_location",
 ]

@@ -112,15 +112,57 @@ def latest_states(spark, root: str | Path):
             .orderBy(F.col("started_at").desc()))
 
 
+def _state_key(row: dict) -> tuple:
+    """The order :func:`latest_states` picks a run's state by: a final state over ``running``, then the
+    newest end."""
+    ended = row.get("ended_at")
+    return (row["status"] != "running", ended is not None, ended or datetime.min)
+
+
+def latest_states_local(root: str | Path, *, stage: str | None = None, limit: int | None = None) -> list[dict] | None:
+    """:func:`latest_states` without Spark or a JVM, for read-only commands (``lakesieve runs``): the ledger
+    read with delta-rs (``deltalake``), one dict per run id, newest runs first, timestamps naive UTC.
+    ``None`` when the lakehouse is not on the local disk (the caller then uses Spark); ``[]`` when it
+    has no ledger yet."""
+    from pipelines.core.lakehouse import local_path
+
+    path = local_path(ledger_ref(root))
+    if path is None:
+        return None
+    if not (path / "_delta_log").is_dir():
+        return []
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    # delta-rs replays the log (checkpoints, compactions); the files are read one by one without threads:
+    # its pyarrow dataset scan can abort the process at exit (delta-io/delta-rs#2184, pola-rs/polars#24169)
+    files = DeltaTable(str(path)).file_uris()
+    parts = [pq.read_table(f, use_threads=False) for f in files]
+    table = pa.concat_tables(parts, promote_options="default") if parts else None
+    newest: dict[str, dict] = {}
+    for row in table.to_pylist() if table is not None else ():
+        for key in ("started_at", "ended_at"):
+            if row.get(key) is not None and row[key].tzinfo is not None:
+                row[key] = row[key].astimezone(timezone.utc).replace(tzinfo=None)
+        if stage is not None and row["stage"] != stage:
+            continue
+        held = newest.get(row["run_id"])
+        if held is None or _state_key(row) > _state_key(held):
+            newest[row["run_id"]] = row
+    rows = sorted(newest.values(), key=lambda r: r.get("started_at") or datetime.min, reverse=True)
+    return rows[:limit] if limit is not None else rows
+
+
 # The columns that say which runs exist and how they ended; config and metrics are read only for the
 # run that needs them.
 _STATE_COLUMNS = ("run_id", "status", "config_hash", "inputs_hash", "started_at", "ended_at")
 
 
-def stage_runs(spark, root: str | Path, stage: str, *, version: int | None = None) -> list:
-    """Every ledger row of ``stage``, light columns only: one small read that the runner's checks share
-    (:func:`find_reusable`, :func:`unfinished`) instead of each reading the ledger. ``version``: the
-    rows as of that ledger version (the rows appended up to and including it)."""
+def stage_runs(spark, root: str | Path, stage: str | None, *, version: int | None = None) -> list:
+    """Every ledger row of ``stage`` (``None``: of every stage), light columns only: one small read that the
+    runner's checks share (:func:`find_reusable`, :func:`unfinished`) instead of each reading the ledger.
+    ``version``: the rows as of that ledger version (the rows appended up to and including it)."""
     from pyspark.sql import functions as F
 
     from pipelines.core.lakehouse import read_table, read_version, table_version
@@ -129,15 +171,18 @@ def stage_runs(spark, root: str | Path, stage: str, *, version: int | None = Non
     if table_version(spark, ref) is None:
         return []  # a new lakehouse: no ledger yet, no Spark job
     df = read_table(spark, ref, "delta") if version is None else read_version(spark, ref, version)
-    return df.where(F.col("stage") == stage).select(*_STATE_COLUMNS).collect()
+    if stage is not None:
+        df = df.where(F.col("stage") == stage)
+    return df.select(*_STATE_COLUMNS).collect()
 
 
-def _records(spark, root: str | Path, stage: str, run_ids: list[str], status: str) -> list:
+def _records(spark, root: str | Path, stage: str | None, run_ids: list[str], status: str) -> list:
     from pyspark.sql import functions as F
 
-    return (read_all(spark, root)
-            .where((F.col("stage") == stage) & (F.col("status") == status) & F.col("run_id").isin(run_ids))
-            .collect())
+    wanted = (F.col("status") == status) & F.col("run_id").isin(run_ids)
+    if stage is not None:
+        wanted &= F.col("stage") == stage
+    return read_all(spark, root).where(wanted).collect()
 
 
 def _when(value) -> datetime:
@@ -158,8 +203,8 @@ def find_reusable(spark, root: str | Path, stage: str, config_hash: str, inputs_
     return RunRecord.from_row(max(rows, key=lambda r: _when(r["ended_at"]))) if rows else None
 
 
-def unfinished(spark, root: str | Path, stage: str, runs: list | None = None) -> list[RunRecord]:
-    """Runs of ``stage`` whose newest state is still ``running``, newest first.
+def unfinished(spark, root: str | Path, stage: str | None, runs: list | None = None) -> list[RunRecord]:
+    """Runs of ``stage`` (``None``: of every stage) whose newest state is still ``running``, newest first.
 
     Runs before and during every stage run, so it avoids :func:`latest_states`' window and sort
     (two shuffles, seconds on a small machine): it looks at this stage's :func:`stage_runs` (read

@@ -190,3 +190,31 @@ def test_headless_chromium_screenshot_shows_the_plots(spark, demo, tmp_path):
     pixels = np.asarray(image, dtype=np.int16)
     bar_pixels = int((np.abs(pixels - np.array([0x2B, 0x6C, 0xB0])).max(axis=2) < 8).sum())
     assert bar_pixels > 5000
+
+
+def test_a_moved_lakehouse_is_reported_from_another_directory(spark, tmp_path, monkeypatch, capsys):
+    """The ledger records outputs relative to the lakehouse root: a lakehouse written under a relative
+    root, then moved, is listed and reported on from a third working directory, reading the moved tables."""
+    import shutil as sh
+
+    from jobs import demo, runner
+    from tests.demo_runs import NO_QUALITY
+
+    (tmp_path / "first").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    demo.write_dataset(spark, "lh", "volumes")
+    entry = registry.entry("ct-reduce")
+    result = runner.run(spark, registry.load_stage(entry.name), registry.config_path(entry), overrides=[NO_QUALITY],
+                        lakehouse_root="lh")
+    assert result.status == "success"
+    sh.move(str(tmp_path / "first" / "lh"), str(tmp_path / "moved"))
+    (tmp_path / "third").mkdir()
+    monkeypatch.chdir(tmp_path / "third")
+    capsys.readouterr()
+    assert cli_main(["runs", "--lakehouse", str(tmp_path / "moved")]) == 0
+    assert result.run_id in capsys.readouterr().out
+    assert cli_main(["report", "--lakehouse", "../moved"]) == 0
+    page = (tmp_path / "moved" / "_lakesieve" / "report" / "index.html").read_text()
+    section = page[page.index('id="section-ct-reduce"'):page.index('id="section-paser-score"')]
+    assert "Kept ratio per volume" in section and "../moved/ct-reduce/selected" in section
+    assert not (tmp_path / "first" / "lh").exists()

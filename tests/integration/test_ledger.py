@@ -1,6 +1,7 @@
 """The run ledger's checks on designed histories: which runs are unfinished, which run is reusable."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -46,10 +47,29 @@ def test_unfinished_and_reusable_runs_on_a_designed_history(spark, tmp_path):
     assert [r.run_id for r in ledger.unfinished(spark, root, "t")] == ["x1"]
 
 
+def test_the_ledger_read_without_spark_gives_the_same_states(spark, tmp_path):
+    """``lakesieve runs`` reads the ledger with delta-rs (no JVM): the same newest state per run, in the
+    same order, as the Spark reader, across two appends and a compaction (OPTIMIZE)."""
+    root = str(tmp_path)
+    assert ledger.latest_states_local(root) == []
+    _seed(spark, root, [_rec("r1", "running", 1), _rec("r1", "success", 1, ended=2),
+                        _rec("r2", "running", 3), _rec("x1", "running", 5, stage="t"),
+                        _rec("x1", "failed", 5, stage="t", ended=6)])
+    _seed(spark, root, [_rec("r3", "running", 4), _rec("r3", "aborted", 4, ended=7)])
+    lakehouse.compact(spark, ledger.ledger_ref(root))
+    cols = ("run_id", "stage", "status", "started_at", "ended_at")
+    via_spark = [tuple(r[c] for c in cols) for r in ledger.latest_states(spark, root).collect()]
+    local = [tuple(r[c] for c in cols) for r in ledger.latest_states_local(root)]
+    assert local == via_spark
+    assert [r[:3] for r in local] == [("x1", "t", "failed"), ("r3", "s", "aborted"), ("r2", "s", "running"),
+                                      ("r1", "s", "success")]
+    assert [r["run_id"] for r in ledger.latest_states_local(root, stage="s", limit=2)] == ["r3", "r2"]
+    assert ledger.latest_states_local("s3://bucket/lakehouse") is None  # not local: the caller uses Spark
+
+
 def test_of_two_overlapping_runs_the_later_appender_refuses_whatever_the_clocks_say(spark, tmp_path):
     """Run "a" stamps its start after run "b" (clock skew, or a slow append) but appends its ``running``
     row first: "b" must refuse, "a" must go on. A dead run and a run writing other outputs never block."""
-    import json
 
     from jobs.runner import RunSpec, _host_pid, _refuse_if_concurrent
     from pipelines.core.errors import ConcurrentRunError
@@ -80,3 +100,42 @@ def test_of_two_overlapping_runs_the_later_appender_refuses_whatever_the_clocks_
     assert [r.run_id for r in ledger.unfinished(spark, root, "s")] == ["a", "elsewhere", "dead"]
     refused = [r for r in ledger.stage_runs(spark, root, "s") if r["run_id"] == "b"]
     assert sorted(r["status"] for r in refused) == ["failed", "running"]
+
+
+def test_claims_are_on_real_output_locations_not_on_spellings_or_stage_names(spark, tmp_path, monkeypatch):
+    """Runs whose outputs are one table spelled differently (a relative and an absolute lakehouse, a path
+    through a symlink) or claimed by another stage are concurrent; distinct tables are not."""
+    import os
+
+    from jobs.runner import RunSpec, _host_pid, _refuse_if_concurrent
+    from pipelines.core.errors import ConcurrentRunError
+    from pipelines.core.lakehouse import canonical_location
+    from pipelines.core.tables import TableRef
+
+    root = tmp_path / "lh"
+    root.mkdir()
+    (tmp_path / "alias").symlink_to(root)
+    monkeypatch.chdir(tmp_path)
+    relative, absolute, aliased = TableRef.parse("s/out", "lh"), TableRef.parse("s/out", str(root)), \
+        TableRef.parse("s/out", str(tmp_path / "alias"))
+    assert len({relative.label, absolute.label, aliased.label}) == 3
+    assert len({canonical_location(r) for r in (relative, absolute, aliased)}) == 1
+    assert canonical_location(TableRef.parse("table:Main.`Sch`.t")) == canonical_location(TableRef.parse("main.sch.T"))
+
+    def start(run_id, stage, ref, minute):
+        rec = _rec(run_id, "running", minute, stage=stage)
+        rec.host_pid = _host_pid()
+        rec.config_json = json.dumps({"outputs": {"out": ref.label},
+                                      "output_locations": {"out": canonical_location(ref)}})
+        return rec, ledger.append(spark, str(root), rec)
+
+    first, _ = start("first", "s", relative, 1)
+    for run_id, stage, ref in (("abs", "s", absolute), ("alias", "s", aliased), ("other-stage", "t", absolute)):
+        rec, at = start(run_id, stage, ref, 2)
+        with pytest.raises(ConcurrentRunError, match="run first of stage s is already writing file:"):
+            _refuse_if_concurrent(spark, RunSpec(stage, str(root), {}, {"out": ref}, params=None), rec, at)
+    elsewhere = TableRef.parse("s/elsewhere", str(root))
+    rec, at = start("distinct", "t", elsewhere, 3)
+    _refuse_if_concurrent(spark, RunSpec("t", str(root), {}, {"out": elsewhere}, params=None), rec, at)
+    assert os.path.realpath("lh") == str(root.resolve())
+
