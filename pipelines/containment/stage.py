@@ -79,8 +79,7 @@ def report(outputs, context: ReportContext) -> list:
     """The surviving containment graph, the planned savings and deletions, the largest contained tables."""
     plan, edges, profile = outputs["plan"], outputs["edges"], outputs["profile"]
     deleted = plan.where(F.col("action") == "delete")
-    agg = deleted.agg(F.count(F.lit(1)).alias("n"), F.sum("size_bytes").alias("bytes"),
-                      F.sum("net_saving_per_month").alias("saving")).first()
+    m = context.metrics  # metrics() aggregated the plan's deletions when the run ended: no second pass
     actions = {r["table_id"]: r["action"] for r in plan.select("table_id", "action").limit(MAX_EDGES * 2).collect()}
     alive = edges.where(F.col("pruned_by").isNull())
     rows = alive.select("parent", "child").orderBy("parent", "child").limit(MAX_EDGES + 1).collect()
@@ -90,7 +89,7 @@ def report(outputs, context: ReportContext) -> list:
                   pairs, f"{len(pairs)} containment edge(s) survive pruning out of {candidates} schema candidates"
                   + (f"; first {MAX_EDGES} drawn" if len(rows) > MAX_EDGES else ""))
     savings = Table("Planned savings", ["tables to delete", "storage freed", "net saving per month"],
-                    [[agg["n"], agg["bytes"], agg["saving"]]],
+                    [[m.get("plan.deletions"), m.get("plan.bytes_saved"), m.get("plan.saving_per_month")]],
                     units={"storage freed": "bytes", "net saving per month": "money"}, currency=CURRENCY)
     deletions = top_rows(deleted.select("table_id", "parent", "size_bytes", "net_saving_per_month", "reason"),
                          "Planned deletions", ["table_id"],

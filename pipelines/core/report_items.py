@@ -101,10 +101,13 @@ def top_rows(df, title: str, order: Sequence[Any], *, limit: int = MAX_TABLE_ROW
                  dict(units or {}), currency)
 
 
-def kept_fraction_bars(per_cluster, title: str) -> Bars:
-    """``per_cluster`` (cluster, members, kept) -> kept / members for the MAX_BARS largest clusters."""
+def kept_fraction_bars(members, kept_flag, title: str) -> Bars:
+    """``members`` (one row per member, with ``cluster``) and ``kept_flag`` (a boolean Column: the member
+    is kept) -> kept / members for the MAX_BARS largest clusters."""
     from pyspark.sql import functions as F
 
+    per_cluster = members.groupBy("cluster").agg(F.count(F.lit(1)).alias("members"),
+                                                 F.sum(kept_flag.cast("int")).alias("kept"))
     rows = per_cluster.orderBy(F.col("members").desc(), F.col("cluster")).limit(MAX_BARS + 1).collect()
     note = f"{MAX_BARS} largest clusters shown" if len(rows) > MAX_BARS else ""
     rows = rows[:MAX_BARS]

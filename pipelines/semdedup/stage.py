@@ -60,10 +60,9 @@ def expectations(params: SemDedupParams, outputs, metrics_):
 
 def report(outputs, context: ReportContext) -> list:
     """Kept fraction per cluster (cluster sizes are the cluster section's chart)."""
-    members = (outputs["kept"].select("cluster", F.lit(1).alias("is_kept"))
-               .unionByName(outputs["duplicates"].select("cluster", F.lit(0).alias("is_kept"))))
-    per_cluster = members.groupBy("cluster").agg(F.count(F.lit(1)).alias("members"), F.sum("is_kept").alias("kept"))
-    return [kept_fraction_bars(per_cluster, "SemDeDup: kept fraction per cluster")]
+    members = (outputs["kept"].select("cluster", F.lit(True).alias("is_kept"))
+               .unionByName(outputs["duplicates"].select("cluster", F.lit(False).alias("is_kept"))))
+    return [kept_fraction_bars(members, F.col("is_kept"), "SemDeDup: kept fraction per cluster")]
 
 
 STAGE = Stage(

@@ -72,10 +72,7 @@ def expectations(params: TldrParams, outputs, metrics_):
 
 def report(outputs, context: ReportContext) -> list:
     """Kept fraction per cluster (cluster sizes are the cluster section's chart)."""
-    selected = outputs["selected"]
-    per_cluster = selected.groupBy("cluster").agg(F.count(F.lit(1)).alias("members"),
-                                                  F.sum(F.col("selected").cast("int")).alias("kept"))
-    return [kept_fraction_bars(per_cluster, "TL;DR: kept fraction per cluster")]
+    return [kept_fraction_bars(outputs["selected"], F.col("selected"), "TL;DR: kept fraction per cluster")]
 
 
 STAGE = Stage(

@@ -1,5 +1,6 @@
 """Two runs of one stage writing the same outputs at once: one commits, the other refuses with a
-clear conflict message having written nothing, and the tables are consistent afterwards."""
+clear conflict message having written nothing, and the tables are consistent afterwards. The second run
+names the lakehouse through a symlink: outputs are claimed by their real location, not by spelling."""
 from __future__ import annotations
 
 import time
@@ -40,7 +41,9 @@ def test_second_concurrent_run_refuses_and_tables_stay_consistent(spark, demo_ro
             time.sleep(1)
         else:
             pytest.fail("the first run never started")
-        second = cli(*args)
+        alias = tmp_path / "same-lakehouse"  # another spelling of the same lakehouse
+        alias.symlink_to(demo_root, target_is_directory=True)
+        second = cli(*(str(alias) if a == demo_root else a for a in args))
     finally:
         release.touch()
         out, err = first.communicate(timeout=900)
