@@ -33,7 +33,7 @@ from pipelines.containment.stats import (
     spark_schema_from_footer,
 )
 from pipelines.core import delta_log, lakehouse
-from pipelines.core.errors import ConfigError, SafetyError
+from pipelines.core.errors import ConfigError, LakesieveError, SafetyError, cause_line
 from pipelines.core.tables import TableRef
 
 # ---- where tables are -----------------------------------------------------------------------------
@@ -222,8 +222,8 @@ def profile_table(spark, root: Path, path: Path, fmt: str) -> tuple[TableProfile
                 f.stat().st_size for f in path.rglob("*") if f.is_file())
             schema = profile_by_aggregate(lakehouse.read_table(spark, TableRef(path=str(path)), "csv"), prof)
     except Exception as exc:  # any read failure: the table is reported, never a crash
-        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        prof.skip(f"unreadable {fmt} table: {type(exc).__name__}: {msg}")
+        reason = exc.one_line() if isinstance(exc, LakesieveError) else cause_line(exc)
+        prof.skip(f"unreadable {fmt} table: {reason}")
         return prof, None
     if prof.ok and not prof.num_rows:
         prof.skip("empty table (0 rows)")
@@ -239,7 +239,7 @@ def profile_catalog(spark, name: str) -> tuple[TableProfile, Any]:
         prof.delta_version = lakehouse.table_version(spark, ref)
         schema = profile_by_aggregate(df, prof)
     except Exception as exc:
-        prof.skip(f"unreadable catalog table: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}")
+        prof.skip(f"unreadable catalog table: {exc.one_line() if isinstance(exc, LakesieveError) else cause_line(exc)}")
         return prof, None
     if prof.ok and not prof.num_rows:
         prof.skip("empty table (0 rows)")

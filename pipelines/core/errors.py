@@ -72,3 +72,23 @@ def require(module: str, extra: str):
             f"the optional package '{module}' is not installed ({exc}); "
             f"install it with: pip install 'lakesieve[{extra}]'"
         ) from exc
+
+
+def cause_line(exc: BaseException, limit: int = 300) -> str:
+    """The real cause of an exception in one line: for a Java error raised through Py4J (Spark, Delta),
+    the innermost Java exception's class and message, not ``Py4JJavaError: An error occurred while
+    calling o752.load``; otherwise the exception's first line."""
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        try:
+            root = java
+            while root.getCause() is not None and root.getCause() != root:
+                root = root.getCause()
+            text = f"{root.getClass().getSimpleName()}: {root.getMessage() or ''}"
+        except Exception:  # noqa: BLE001 - the JVM is gone: fall back to the Python text
+            text = str(exc)
+    else:
+        text = str(exc)
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    return line[:limit]
+

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NamedTuple, Sequence
 
 from pipelines.core import delta_log
-from pipelines.core.errors import ConcurrentRunError, InputNotFoundError, OutputError
+from pipelines.core.errors import ConcurrentRunError, InputNotFoundError, OutputError, cause_line
 from pipelines.core.tables import TableRef
 
 log = logging.getLogger("lakesieve.lakehouse")
@@ -107,9 +107,8 @@ def read_table(spark, ref: TableRef, fmt: str | None = None, *, schema=None, ver
         return reader.load(spark_path(ref.path))
     except InputNotFoundError:
         raise
-    except Exception as exc:  # AnalysisException and friends: name the table
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputNotFoundError(f"cannot read table '{ref.label}' as {fmt}: {msg}") from exc
+    except Exception as exc:  # AnalysisException and friends: name the table and the real cause
+        raise InputNotFoundError(f"cannot read table '{ref.label}' as {fmt}: {cause_line(exc)}") from exc
 
 
 def delta_table(spark, ref: TableRef):
