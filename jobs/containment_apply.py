@@ -1,17 +1,20 @@
-"""``lakesieve containment apply`` and ``lakesieve containment restore``: the only code that moves tables.
+"""``lakesieve containment apply``, ``restore`` and ``recover``: the only code that moves tables.
 
-Safety rules (docs/containment.md):
+Safety rules (docs/containment.md, "Safety rules"):
 
-* nothing outside the lake root is touched: every path is checked after resolving ``..`` and
-  symlinks; the lake root is derived from each recipe (path minus table id) and must agree;
+* nothing outside the lake root is touched, and nothing through a symlink: every table, parent and
+  trash path must lie under the root by its own name (:func:`jobs.containment_journal.real_under`);
+  the lake root is derived from each recipe (path minus table id) and must agree;
 * ``apply`` first re-verifies *every* planned deletion against the current tables — the child and
   its parent unchanged since the plan (Delta version / file fingerprint), the rebuild from the recipe
-  equal to the child (except-all both ways empty, checksum equal) — and moves nothing unless all
-  pass; without ``--confirm`` it stops after the check (a dry run);
-* a deletion is a *move* to ``<lake root>/_lakesieve_trash/<apply id>/<table id>`` (soft delete),
-  recorded with its full recipe in the Delta table ``<lake root>/_lakesieve_trash/log``;
-* ``restore`` rebuilds the table from its recipe into a staging folder inside the trash area, checks
-  row count and checksum, and only then moves it to its original path.
+  equal to the child bit for bit (except-all both ways empty, exact-bits checksum equal) — and moves
+  nothing unless all pass; without ``--confirm`` it stops after the check (a dry run);
+* a deletion is a journaled *move* to ``<lake root>/_lakesieve_trash/<apply id>/<table id>`` (soft
+  delete), recorded with its full recipe in the Delta table ``<lake root>/_lakesieve_trash/log``;
+  the journal (:mod:`jobs.containment_journal`) lets ``recover`` finish or undo any interrupted step;
+* ``restore`` moves the trashed copy back (history kept) once its bytes equal the digest journaled at
+  apply, or with ``--from-recipe`` rebuilds it into a staging folder, checks the recipe's checksum, and
+  moves that into place; either way nothing at the original path is ever overwritten.
 """
 from __future__ import annotations
 
@@ -25,14 +28,14 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from jobs.containment_lake import check_inside
+from jobs import containment_journal as journal
 from pipelines.containment.recipes import checksums, quote_identifier, rebuild
 from pipelines.containment.verify import compare_pairs
 from pipelines.core import lakehouse
 from pipelines.core.errors import DataError, InputNotFoundError, SafetyError
 from pipelines.core.tables import TableRef
 
-TRASH = "_lakesieve_trash"
+TRASH = journal.TRASH
 LOG_DDL = ("apply_id string, table_id string, action string, original_path string, trash_path string, "
            "format string, recipe_json string, checksum string, at timestamp")
 
@@ -73,7 +76,7 @@ def _rebuilt(spark, recipe: dict, *, check_parent_current: bool):
     """The child rebuilt from its recipe; refuses when the parent is missing or changed."""
     root = lake_root_of(recipe)
     ppath = Path(recipe["parent_path"])
-    check_inside(root, ppath, f"parent of '{recipe['table_id']}'")
+    journal.real_under(root, ppath, f"parent of '{recipe['table_id']}'")
     if not ppath.exists():
         raise SafetyError(f"parent '{recipe['parent']}' of '{recipe['table_id']}' is missing at {ppath} "
                           "(restore the parent first)")
@@ -119,7 +122,7 @@ def verify_recipes(spark, recipes: list[dict]) -> None:
     for r in recipes:
         root = lake_root_of(r)
         path = Path(r["path"])
-        check_inside(root, path, f"table '{r['table_id']}'")
+        journal.real_under(root, path, f"table '{r['table_id']}'")
         if r["parent"] in deleting:
             raise SafetyError(f"'{r['table_id']}' would be rebuilt from '{r['parent']}', which the same plan deletes")
         if not path.exists():
@@ -143,36 +146,86 @@ def verify_recipes(spark, recipes: list[dict]) -> None:
 
 
 def _log_ref(root: Path) -> TableRef:
-    return TableRef(path=str(root / TRASH / "log"))
+    return TableRef(path=str(journal.trash_dir(root, "log")))
+
+
+def _log_rows(spark, root: Path, rows: list[list], op_id: str) -> None:
+    """Append the trash log rows of one operation (one Delta commit: all of them or none)."""
+    journal.step("log")
+    stamped = [tuple(r) + (_now(),) for r in rows]
+    lakehouse.append_rows(spark.createDataFrame(stamped, LOG_DDL), _log_ref(root), op_id)
+
+
+def _logged_ops(spark, root: Path) -> set[str]:
+    ref = _log_ref(root)
+    if not lakehouse.table_exists(spark, ref):
+        return set()
+    return {r["apply_id"] for r in lakehouse.read_table(spark, ref).select("apply_id").distinct().collect()}
+
+
+def recover(spark, root: Path, out=sys.stdout) -> list[str]:
+    """Finish or undo every interrupted apply or restore under the lake ``root`` (see
+    :mod:`jobs.containment_journal`); every apply and restore runs this first."""
+    root = Path(root)
+    if not journal.pending(root):
+        return []
+    logged = _logged_ops(spark, root)
+    return journal.recover(root, lambda op_id: op_id in logged,
+                           lambda entry: _log_rows(spark, root, entry["log_rows"], entry["op_id"]), out)
+
+
+def _new_id(kind: str) -> str:
+    return f"{kind}-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def _planned_move(spark, r: dict, apply_id: str) -> journal.Move:
+    """The journal entry of one planned deletion, taken after verification: its bytes (digest) and
+    files (listing), and its fingerprint re-checked after both so they belong to the verified version."""
+    root = lake_root_of(r)
+    src = journal.real_under(root, Path(r["path"]), f"table '{r['table_id']}'")
+    before = journal.listing(src)
+    move = journal.Move(r["table_id"], str(src), str(journal.trash_dir(root, apply_id, r["table_id"])),
+                        r["format"], journal.digest(src), before)
+    now = _fingerprint(spark, r["format"], str(src))
+    if now != r["child_fingerprint"] or journal.listing(src) != before:
+        raise SafetyError(f"table '{r['table_id']}' changed since the plan ({r['child_fingerprint']} then, {now} now)")
+    return move
 
 
 def apply(spark, plan_path: str, recipes_path: str | None = None, *, confirm: bool, out=sys.stdout) -> list[str]:
-    """Re-verify the plan, then (with ``confirm``) move every planned deletion to the trash."""
+    """Re-verify the plan, then (with ``confirm``) move every planned deletion to the trash, journaled."""
     recipes = load_recipes(spark, plan_path, recipes_path)
     if not recipes:
         print("containment apply: the plan deletes nothing", file=out)
         return []
+    roots = sorted({lake_root_of(r) for r in recipes})
+    for root in roots:
+        recover(spark, root, out)
     verify_recipes(spark, recipes)
     if not confirm:
         print(f"containment apply: {len(recipes)} table(s) verified; nothing moved (dry run, add --confirm)", file=out)
         return []
-    apply_id = f"apply-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    moved, rows = [], []
-    for r in recipes:
-        root = lake_root_of(r)
-        src = check_inside(root, Path(r["path"]), f"table '{r['table_id']}'")
-        dst = root / TRASH / apply_id / r["table_id"]
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(src, dst)  # same filesystem: atomic, recoverable
-        moved.append(r["table_id"])
-        rows.append((apply_id, r["table_id"], "deleted", str(src), str(dst), r["format"],
-                     json.dumps(r, default=str), r["checksum"], _now()))
-        print(f"moved {r['table_id']} -> {dst}", file=out)
-    by_root: dict[Path, list] = {}
-    for row, r in zip(rows, recipes):
-        by_root.setdefault(lake_root_of(r), []).append(row)
-    for root, rs in by_root.items():
-        lakehouse.append_rows(spark.createDataFrame(rs, LOG_DDL), _log_ref(root), apply_id)
+    apply_id = _new_id("apply")
+    moved: list[str] = []
+    for root in roots:
+        mine = [r for r in recipes if lake_root_of(r) == root]
+        moves = [_planned_move(spark, r, apply_id) for r in mine]
+        rows = [[apply_id, m.table_id, "deleted", m.src, m.dst, m.format, json.dumps(r, default=str), r["checksum"]]
+                for m, r in zip(moves, mine)]
+        entry = journal.begin(root, "apply", apply_id, moves, log_rows=rows)
+        done: list[journal.Move] = []
+        try:
+            for m in moves:
+                journal.move(m)
+                done.append(m)
+                print(f"moved {m.table_id} -> {m.dst}", file=out)
+        except SafetyError:
+            journal.undo_moves(done)
+            journal.finish(root, entry, "undone")
+            raise
+        _log_rows(spark, root, rows, apply_id)
+        journal.finish(root, entry, "done")
+        moved += [m.table_id for m in moves]
     return moved
 
 
@@ -200,36 +253,76 @@ def _write(df, fmt: str, dest: Path, partition_by, run_id: str) -> None:
         shutil.rmtree(tmp)
 
 
-def restore(spark, lake_root: str, table: str, *, out=sys.stdout) -> str:
-    """Rebuild ``table`` (its id under ``lake_root``) from its recipe; check its checksum; put it back."""
-    root = Path(lake_root)
-    if not root.is_dir():
-        raise InputNotFoundError(f"lake root '{lake_root}' (--lake) is not a folder")
-    rec = _latest_deleted(spark, root, table)
-    recipe = json.loads(rec["recipe_json"])
-    if lake_root_of(recipe).resolve() != root.resolve():
-        raise SafetyError(f"the recipe of '{table}' belongs to lake root '{lake_root_of(recipe)}', not '{root}'")
-    original = check_inside(root, Path(rec["original_path"]), f"table '{table}'")
-    if original.exists():
-        raise SafetyError(f"'{original}' exists already; refusing to overwrite it")
+def _rebuild_into_staging(spark, root: Path, recipe: dict, table: str, rec: dict, restore_id: str) -> tuple[Path, str]:
+    """The table rebuilt from its recipe into a staging folder of the trash, its checksum (over exact
+    bits, :mod:`pipelines.containment.rowhash`) checked against the recipe's."""
     built = _rebuilt(spark, recipe, check_parent_current=False)
-    restore_id = f"restore-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    staging = root / TRASH / restore_id / Path(recipe["table_id"]).name
+    staging = journal.trash_dir(root, restore_id, Path(recipe["table_id"]).name)
+    journal.step("mkdir staging")
     staging.parent.mkdir(parents=True, exist_ok=True)
+    journal.step("write staging")
     _write(built, recipe["format"], staging, recipe.get("partition_columns"), restore_id)
     schema = _child_schema(recipe) if recipe["format"] != "delta" else None
     back = _read(spark, recipe["format"], str(staging), schema).select(
         *[F.col(quote_identifier(c)) for c in recipe["columns"]])
     rows, checksum = checksums({"t": back})["t"]
     if checksum != recipe["checksum"]:
-        raise DataError(f"restore of '{table}': checksum {checksum} != recipe {recipe['checksum']}; "
+        raise DataError(f"restore of '{table}': checksum of the rebuild {checksum} != recipe {recipe['checksum']}; "
                         f"the table stays in the trash at {rec['trash_path']}")
-    original.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(staging, original)
-    lakehouse.append_rows(spark.createDataFrame(
-        [(restore_id, table, "restored", str(original), rec["trash_path"], recipe["format"], rec["recipe_json"],
-          checksum, _now())], LOG_DDL), _log_ref(root), restore_id)
-    print(f"restored {table} ({rows} rows, checksum {checksum}) at {original}", file=out)
+    return staging, checksum
+
+
+def restore(spark, lake_root: str, table: str, *, from_recipe: bool = False, out=sys.stdout) -> str:
+    """Put ``table`` (its id under ``lake_root``) back where it was, verified bit for bit.
+
+    By default the trashed copy itself moves back (its history kept), after its bytes are checked
+    against the digest its apply journaled. ``from_recipe`` (or a trashed copy that is gone) rebuilds it
+    from its recipe instead, checked by the recipe's exact-bits checksum."""
+    root = Path(lake_root)
+    if not root.is_dir():
+        raise InputNotFoundError(f"lake root '{lake_root}' (--lake) is not a folder")
+    recover(spark, root, out)
+    rec = _latest_deleted(spark, root, table)
+    recipe = json.loads(rec["recipe_json"])
+    if lake_root_of(recipe).resolve() != root.resolve():
+        raise SafetyError(f"the recipe of '{table}' belongs to lake root '{lake_root_of(recipe)}', not '{root}'")
+    root = lake_root_of(recipe)
+    original = journal.real_under(root, Path(rec["original_path"]), f"table '{table}'")
+    if original.exists() or original.is_symlink():
+        raise SafetyError(f"'{original}' exists already; refusing to overwrite it")
+    trashed = journal.real_under(root, Path(rec["trash_path"]), f"trashed copy of '{table}'")
+    applied = journal.read(root, rec["apply_id"]) or {"moves": []}
+    recorded = next((m["digest"] for m in applied["moves"] if m["table_id"] == table), None)
+    restore_id = _new_id("restore")
+    if not from_recipe and trashed.exists():
+        if recorded is None:
+            raise SafetyError(f"the apply that deleted '{table}' left no journal with its digest, so the trashed "
+                              "copy cannot be verified bit for bit; restore it with --from-recipe")
+        now = journal.digest(trashed)
+        if now != recorded:
+            raise DataError(f"the trashed copy of '{table}' at {trashed} is not the bytes that were deleted "
+                            f"({recorded} then, {now} now); restore it with --from-recipe")
+        source, checksum, how = trashed, recorded, "moved back from the trash"
+    else:
+        if not from_recipe:
+            print(f"containment restore: the trashed copy of '{table}' is gone; rebuilding from its recipe", file=out)
+        source, checksum = _rebuild_into_staging(spark, root, recipe, table, rec, restore_id)
+        recorded, how = journal.digest(source), "rebuilt from its recipe"
+    m = journal.Move(table, str(source), str(original), recipe["format"], recorded, journal.listing(source))
+    rows = [[restore_id, table, "restored", str(original), rec["trash_path"], recipe["format"], rec["recipe_json"],
+             checksum]]
+    entry = journal.begin(root, "restore", restore_id, [m], log_rows=rows)
+    try:
+        journal.move(m)
+        if journal.digest(original) != m.digest:
+            raise DataError(f"restore of '{table}': the bytes at {original} differ from the verified copy")
+    except (SafetyError, DataError):
+        journal.undo_moves([m] if original.exists() and not source.exists() else [])
+        journal.finish(root, entry, "undone")
+        raise
+    _log_rows(spark, root, rows, restore_id)
+    journal.finish(root, entry, "done")
+    print(f"restored {table} ({how}; {checksum}) at {original}", file=out)
     return str(original)
 
 
@@ -250,7 +343,19 @@ def _cmd_restore(args) -> int:
     from pipelines.core.layout import default_lakehouse
 
     lake = args.lake or str(Path(args.lakehouse or default_lakehouse()) / "demo" / "lake")
-    restore(_spark("lakesieve-containment-restore"), lake, args.table)
+    restore(_spark("lakesieve-containment-restore"), lake, args.table, from_recipe=args.from_recipe)
+    return 0
+
+
+def _cmd_recover(args) -> int:
+    from jobs.cli import _spark
+    from pipelines.core.layout import default_lakehouse
+
+    lake = args.lake or str(Path(args.lakehouse or default_lakehouse()) / "demo" / "lake")
+    if not Path(lake).is_dir():
+        raise InputNotFoundError(f"lake root '{lake}' (--lake) is not a folder")
+    if not recover(_spark("lakesieve-containment-recover"), Path(lake)):
+        print(f"containment recover: nothing was interrupted under {lake}")
     return 0
 
 
@@ -263,8 +368,14 @@ def register(subparsers) -> None:
     a.add_argument("--lakehouse", help="lakehouse root (default ./lakehouse)")
     a.add_argument("--confirm", action="store_true", help="really move the tables (without it: verify only)")
     a.set_defaults(func=_cmd_apply)
-    r = sub.add_parser("restore", help="rebuild a deleted table from its recipe and check its checksum")
+    r = sub.add_parser("restore", help="put a deleted table back, verified bit for bit")
     r.add_argument("table", help="the table id (its path under the lake root), e.g. marts/orders_eu")
     r.add_argument("--lake", help="the lake root (default <lakehouse>/demo/lake)")
     r.add_argument("--lakehouse", help="lakehouse root (default ./lakehouse)")
+    r.add_argument("--from-recipe", action="store_true",
+                   help="rebuild from the recipe instead of moving the trashed copy back")
     r.set_defaults(func=_cmd_restore)
+    v = sub.add_parser("recover", help="finish or undo an apply or restore that was interrupted (killed, crashed)")
+    v.add_argument("--lake", help="the lake root (default <lakehouse>/demo/lake)")
+    v.add_argument("--lakehouse", help="lakehouse root (default ./lakehouse)")
+    v.set_defaults(func=_cmd_recover)

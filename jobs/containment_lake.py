@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
+from jobs.containment_journal import real_under
 from pipelines.containment.profile import ColumnProfile, TableProfile
 from pipelines.containment.stats import (
     aggregate_stats,
@@ -47,41 +48,49 @@ def inside(root: Path, path: Path) -> bool:
         return False
 
 
-def check_inside(root: Path, path: Path, what: str) -> Path:
-    """``path`` if it is under ``root``; else :class:`SafetyError` naming ``what``."""
-    if ".." in Path(path).parts:
-        raise SafetyError(f"{what} '{path}' contains '..'; paths must stay under the lake root '{root}'")
-    if not inside(root, path):
-        raise SafetyError(f"{what} '{path}' is outside the lake root '{root}' (symlinks out of it are refused)")
-    return path
-
-
 def table_id(root: Path, path: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
 def scan(root: Path) -> Iterator[tuple[Path, str | None, str | None]]:
-    """(path, format, reason-if-refused) of every table under ``root``; names starting '_' or '.' are skipped."""
+    """(path, format, reason-if-refused) of every table under ``root``; names starting '_' or '.' are skipped.
+
+    A table is found under its real path only: a symlink in the lake (to a table of the lake, or out
+    of it) is listed as refused, never followed, so one table is never profiled twice (and never
+    becomes its own parent); a table with a symlink among its files is refused as well."""
     stack = [root]
     while stack:
         folder = stack.pop()
         for entry in sorted(folder.iterdir(), key=lambda p: p.name, reverse=True):
             if entry.name.startswith(("_", ".")):
                 continue
-            if entry.is_symlink() and not inside(root, entry):
-                yield entry, None, "symlink points outside the lake root; not followed"
+            if entry.is_symlink():
+                if entry.is_dir() or entry.suffix in (".parquet", ".csv"):
+                    where = (f"to '{table_id(root, entry.resolve())}' inside the lake: a table is profiled once, "
+                             "under its real path" if inside(root, entry) else "pointing outside the lake root")
+                    yield entry, None, f"symlink {where}; not followed"
                 continue
             if entry.is_dir():
-                if (entry / "_delta_log").is_dir():
-                    yield entry, "delta", None
-                elif _is_parquet_dir(entry):
-                    yield entry, "parquet", None
-                else:
+                fmt = "delta" if (entry / "_delta_log").is_dir() else "parquet" if _is_parquet_dir(entry) else None
+                if fmt is None:
                     stack.append(entry)
+                    continue
+                link = _first_symlink(entry)
+                yield entry, fmt, None if link is None else (
+                    f"'{link.relative_to(entry)}' in it is a symlink; a table is profiled only when all its "
+                    "files are its own")
             elif entry.suffix == ".parquet":
                 yield entry, "parquet", None
             elif entry.suffix == ".csv":
                 yield entry, "csv", None
+
+
+def _first_symlink(folder: Path) -> Path | None:
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in sorted(dirnames + filenames):
+            if Path(dirpath, name).is_symlink():
+                return Path(dirpath, name)
+    return None
 
 
 def _is_parquet_dir(folder: Path) -> bool:
@@ -265,7 +274,7 @@ def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: 
             continue
         p = Path(ref.path)
         try:
-            check_inside(root, p, f"params.tables[{i}]")
+            real_under(root, p, f"params.tables[{i}]")
         except SafetyError as exc:
             raise ConfigError(str(exc)) from exc
         found[p] = (lakehouse.detect_format(TableRef(path=str(p))), None)

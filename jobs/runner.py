@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 import traceback
 import uuid
@@ -18,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from pipelines.core import lakehouse, ledger
+from pipelines.core import lakehouse, lease, ledger
 from pipelines.core.config import apply_overrides, build_config, config_hash, config_to_dict, load_yaml
 from pipelines.core.contract import check_columns, check_output
 from pipelines.core.errors import ConcurrentRunError, ConfigError, LakesieveError, QualityCheckError
@@ -125,23 +124,6 @@ def new_run_id(stage: str) -> str:
     return f"{stage}-{datetime.utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-def _host_pid() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _pid_alive(host_pid: str) -> bool:
-    host, _, pid = host_pid.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's run: assume alive, never roll back what we cannot see
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _rollback(spark, outputs: Mapping[str, TableRef], previous: Mapping[str, int | None], run_id: str) -> list[str]:
     """Restore each output that ``run_id`` committed to its version before the run."""
     restored = []
@@ -169,14 +151,16 @@ def recover_unfinished(spark, stage: Stage, root: str, runs: list | None = None)
     ``runs``: the stage's :func:`ledger.stage_runs`, when already read."""
     recovered = []
     for rec in ledger.unfinished(spark, root, stage.name, runs):
-        if _pid_alive(rec.host_pid):
+        if lease.alive(root, rec.run_id, rec.host_pid, rec.started_at):
             continue
+        lease.revoke(root, rec.run_id, lease.host_pid())
         config = json.loads(rec.config_json)
         outputs = {k: recorded_output(config, k, root) for k in config.get("outputs", {})}
         previous = {k: v for k, v in rec.previous_output_versions.items()}
         _rollback(spark, outputs, previous, rec.run_id)
         rec.status, rec.ended_at = "aborted", ledger.now()
-        rec.error = "the run's process ended without finishing; its outputs were restored"
+        rec.error = ("the run's process ended without finishing (or its lease on another host expired); "
+                     "its outputs were restored")
         ledger.append(spark, root, rec)
         recovered.append(rec.run_id)
     return recovered
@@ -224,7 +208,8 @@ def _refuse_if_concurrent(spark, spec: RunSpec, record: ledger.RunRecord, append
     mine = _claimed_locations(record)
     earlier = ledger.stage_runs(spark, spec.lakehouse, None, version=appended_at)
     for other in ledger.unfinished(spark, spec.lakehouse, None, earlier):
-        if other.run_id == record.run_id or not _pid_alive(other.host_pid):
+        if other.run_id == record.run_id or not lease.alive(spec.lakehouse, other.run_id, other.host_pid,
+                                                            other.started_at):
             continue
         shared = mine & _claimed_locations(other)
         if not shared:
@@ -302,8 +287,23 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     record = ledger.RunRecord(
         run_id=run_id, stage=stage.name, status="running", config_json=cfg_json, config_hash=cfg_hash,
         input_versions=prints, inputs_hash=inputs_hash, previous_output_versions=previous,
-        started_at=ledger.now(), host_pid=_host_pid(), lakesieve_version=_version())
-    _refuse_if_concurrent(spark, spec, record, ledger.append(spark, spec.lakehouse, record))
+        started_at=ledger.now(), host_pid=lease.host_pid(), lakesieve_version=_version())
+    held = lease.Lease(spec.lakehouse, run_id)
+    try:
+        _refuse_if_concurrent(spark, spec, record, ledger.append(spark, spec.lakehouse, record))
+    except BaseException:
+        held.release()
+        raise
+    try:
+        return _run_held(spark, stage, spec, frames, record, previous, held, t0)
+    finally:
+        held.release()
+
+
+def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.RunRecord,
+              previous: Mapping[str, int | None], held: lease.Lease, t0: float) -> RunResult:
+    """The part of a run done under its lease: transform, commit, check, record."""
+    run_id = record.run_id
     commits: dict[str, lakehouse.Commit] = {}
     try:
         fault_point("transform")
@@ -313,6 +313,7 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
         check_outputs(stage, spec, outputs)
         for out in stage.outputs:
             fault_point(f"write:{out.name}")
+            held.check()  # never commit after another host has recovered this run as dead
             commits[out.name] = lakehouse.write_commit(outputs[out.name], spec.outputs[out.name], run_id,
                                                        partition_by=out.partition_by)
         written = {name: c.version for name, c in commits.items()}
@@ -327,6 +328,7 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
                           else "passed" if not failures else f"failed ({len(failures)})")
         if failures and spec.quality.fail_on_error:
             raise QualityCheckError(f"{len(failures)} expectation(s) failed: " + "; ".join(failures[:3]))
+        held.check()
     except BaseException as exc:
         spark.catalog.clearCache()
         try:

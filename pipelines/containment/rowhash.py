@@ -11,8 +11,10 @@ the rest of content pruning together. Canonical encoding, per column, by *type f
 value and its widened cast hash alike (int -> bigint, float -> double, decimal(p,s) -> decimal(p',s')):
 
 * integers (byte, short, int, long) and booleans: the value as a long;
-* floating point: the value as a double with every NaN made one NaN and -0.0 made 0.0 (the same
-  normalisation Spark applies when it groups rows, so it agrees with except-all);
+* floating point: the value widened to a double, as its exact decimal text (:func:`exact_float`):
+  every double has its own text, so -0.0 and 0.0 hash apart (a checksum must see every bit a restore
+  could change; Spark's own ``xxhash64`` and grouping make them equal) and a float hashes like the
+  double it widens to; every NaN is one value (NaN payloads are not kept by Spark anyway);
 * decimals: the decimal text without trailing zeros (``1.50`` and ``1.500`` hash alike);
 * strings: the UTF-8 string; dates: days since the epoch; timestamps: microseconds since the epoch;
 * every column also contributes an is-null flag, so ``(null, 1)`` and ``(1, null)`` differ (Spark's
@@ -32,6 +34,13 @@ def canonical_order(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda n: (n.lower(), n))
 
 
+def exact_float(col):
+    """A float or double Column as the exact text of its double value: injective on doubles (Java's
+    ``Double.toString``), so -0.0 and 0.0 differ, and all NaNs are 'NaN'. Shared by the row hash and
+    the exact verification (:mod:`pipelines.containment.verify`), so both are bit-exact alike."""
+    return col.cast("double").cast("string")
+
+
 def canonical_value(col, dtype):
     """The canonical Spark Column for one value of type ``dtype`` (see the module docstring)."""
     from pyspark.sql import functions as F
@@ -40,8 +49,7 @@ def canonical_value(col, dtype):
     if isinstance(dtype, (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.BooleanType)):
         return col.cast("bigint")
     if isinstance(dtype, (T.FloatType, T.DoubleType)):
-        d = col.cast("double")
-        return F.when(F.isnan(d), F.lit(float("nan"))).when(d == 0, F.lit(0.0)).otherwise(d)
+        return exact_float(col)
     if isinstance(dtype, T.DecimalType):
         text = col.cast("string")
         trimmed = F.regexp_replace(F.regexp_replace(text, r"(\.[0-9]*?)0+$", "$1"), r"\.$", "")

@@ -3,8 +3,9 @@
 For a pair (child rows C, parent rows P) with the same columns and types, this counts
 ``|C EXCEPT ALL P|`` (child rows the parent lacks; 0 means bag containment), ``|P EXCEPT ALL C|``
 (0 as well means the projection is equal) and the set versions (distinct rows). Many pairs are
-checked in one grouped aggregation: every row is encoded exactly as JSON text (floating point
-normalised the way Spark groups it: one NaN, -0.0 = 0.0; timestamps as microseconds), tagged with
+checked in one grouped aggregation: every row is encoded exactly as JSON text (floating point as
+the exact text of its double, :func:`~pipelines.containment.rowhash.exact_float`, so -0.0 is not 0.0:
+a child is contained only if a rebuild gives back the same bits; timestamps as microseconds), tagged with
 its pair and side, and counted per (pair, row) — the same union-and-count plan Spark itself uses
 for ``exceptAll``.
 """
@@ -18,6 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipelines.containment.graph import Edge
+from pipelines.containment.rowhash import exact_float
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class PairCounts:
 
 def _canonical(col: Column, dtype: T.DataType) -> Column:
     if isinstance(dtype, (T.FloatType, T.DoubleType)):
-        return F.when(F.isnan(col), F.lit(float("nan"))).when(col == 0, F.lit(0.0)).otherwise(col.cast("double"))
+        return exact_float(col)
     if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
         return F.unix_micros(col.cast("timestamp"))
     return col

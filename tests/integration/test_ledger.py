@@ -71,8 +71,9 @@ def test_of_two_overlapping_runs_the_later_appender_refuses_whatever_the_clocks_
     """Run "a" stamps its start after run "b" (clock skew, or a slow append) but appends its ``running``
     row first: "b" must refuse, "a" must go on. A dead run and a run writing other outputs never block."""
 
-    from jobs.runner import RunSpec, _host_pid, _refuse_if_concurrent
+    from jobs.runner import RunSpec, _refuse_if_concurrent
     from pipelines.core.errors import ConcurrentRunError
+    from pipelines.core.lease import host_pid as _host_pid
     from pipelines.core.tables import TableRef
 
     root = str(tmp_path)
@@ -107,9 +108,10 @@ def test_claims_are_on_real_output_locations_not_on_spellings_or_stage_names(spa
     through a symlink) or claimed by another stage are concurrent; distinct tables are not."""
     import os
 
-    from jobs.runner import RunSpec, _host_pid, _refuse_if_concurrent
+    from jobs.runner import RunSpec, _refuse_if_concurrent
     from pipelines.core.errors import ConcurrentRunError
     from pipelines.core.lakehouse import canonical_location
+    from pipelines.core.lease import host_pid as _host_pid
     from pipelines.core.tables import TableRef
 
     root = tmp_path / "lh"

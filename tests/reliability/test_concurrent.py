@@ -1,6 +1,7 @@
 """Two runs of one stage writing the same outputs at once: one commits, the other refuses with a
 clear conflict message having written nothing, and the tables are consistent afterwards. The second run
-names the lakehouse through a symlink: outputs are claimed by their real location, not by spelling."""
+names the lakehouse through a symlink: outputs are claimed by their real location, not by spelling.
+The first run is on "another host" (an injected host id): it is known alive only by its renewed lease."""
 from __future__ import annotations
 
 import time
@@ -28,9 +29,11 @@ def test_second_concurrent_run_refuses_and_tables_stay_consistent(spark, demo_ro
     config = str(registry.config_path(registry.entry(name)))
     args = ("run", name, "--config", config, "--lakehouse", demo_root, "--force", "--set", "quality.enabled=false")
     running_before = {r["run_id"] for r in ledger.latest_states(spark, demo_root).collect()}
-    # the first run holds before its transformation until the second has finished (at most 10 minutes)
+    # the first run holds before its transformation until the second has finished (at most 10 minutes);
+    # it runs "on another host" with a 3 s lease, so the second sees it alive only through its renewals
     release = tmp_path / "release-first-run"
-    first = popen(*args, env={"LAKESIEVE_PAUSE": "transform:600", "LAKESIEVE_PAUSE_UNTIL": str(release)})
+    first = popen(*args, env={"LAKESIEVE_PAUSE": "transform:600", "LAKESIEVE_PAUSE_UNTIL": str(release),
+                              "LAKESIEVE_HOST_ID": "worker-b", "LAKESIEVE_LEASE_SECONDS": "3"})
     try:
         deadline = time.time() + 180
         while time.time() < deadline:

@@ -23,16 +23,20 @@ def _kill_points(stage) -> list[str]:
     return [main_point]
 
 
-CASES = [(e.name, point) for e in registry.STAGES for point in _kill_points(registry.load_stage(e.name))]
+CASES = [(e.name, point, None) for e in registry.STAGES for point in _kill_points(registry.load_stage(e.name))]
+# a driver lost on another host (an Airflow retry on a new worker, a pod, a Databricks job retry): its
+# lease (2 s here) expires and the next run, from this host, recovers it instead of waiting forever
+CASES.append(("tldr", "transform", "worker-b"))
 # `make test` kills a representative subset: minhash at every kind of point (before the transformation,
 # between commits, before the last commit, before quality), a stage with its own loader (containment) and
 # a one-output stage (tldr); `make test-reliability` kills every stage (marker `exhaustive`).
 REPRESENTATIVE = {"minhash", "containment", "tldr"}
 
 
-@pytest.mark.parametrize("stage_name, point", [
-    pytest.param(s, p, id=f"{s}@{p}", marks=() if s in REPRESENTATIVE else pytest.mark.exhaustive) for s, p in CASES])
-def test_kill_then_rerun(spark, demo_root, baseline_runs, stage_name, point):
+@pytest.mark.parametrize("stage_name, point, host", [
+    pytest.param(s, p, h, id=f"{s}@{p}" + (f"@{h}" if h else ""),
+                 marks=() if s in REPRESENTATIVE or h else pytest.mark.exhaustive) for s, p, h in CASES])
+def test_kill_then_rerun(spark, demo_root, baseline_runs, stage_name, point, host):
     registry.load_stage(stage_name)
     config = str(registry.config_path(registry.entry(stage_name)))
     baseline = baseline_runs[stage_name]
@@ -40,13 +44,16 @@ def test_kill_then_rerun(spark, demo_root, baseline_runs, stage_name, point):
     before = {n: lakehouse.table_version(spark, r) for n, r in refs.items()}
 
     args = ("run", stage_name, "--config", config, "--lakehouse", demo_root, "--force", "--set", "quality.enabled=false")
-    killed = cli(*args, env={"LAKESIEVE_FAULT": point})
+    elsewhere = {"LAKESIEVE_HOST_ID": host, "LAKESIEVE_LEASE_SECONDS": "2"} if host else {}
+    killed = cli(*args, env={"LAKESIEVE_FAULT": point, **elsewhere})
     assert killed.returncode == -9, killed.stderr[-2000:]
 
     states = {r["run_id"]: r for r in ledger.latest_states(spark, demo_root).collect() if r["stage"] == stage_name}
     running = [r for r in states.values() if r["status"] == "running"]
     assert len(running) == 1, "the killed run must be recorded as running, never as success"
     killed_id = running[0]["run_id"]
+    if host:
+        assert running[0]["host_pid"].startswith(f"{host}:")  # a pid this host cannot check
     for name, ref in refs.items():
         now = lakehouse.table_version(spark, ref)
         if now != before[name]:  # committed by the killed run: a whole commit, never a partial one

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.containment_lake import check_inside, profile_delta, scan
+from jobs.containment_journal import digest, real_under, trash_dir
+from jobs.containment_lake import profile_delta, scan
 from pipelines.containment.profile import TableProfile
 from pipelines.core.delta_log import read_delta_log
 from pipelines.core.errors import SafetyError
@@ -88,8 +89,51 @@ def test_scan_and_path_safety(tmp_path):
     found = {p.name: (fmt, why) for p, fmt, why in scan(root)}
     assert found["t"] == ("delta", None) and found["a.csv"] == ("csv", None)
     assert "b.csv" not in found and found["escape"][0] is None and "outside" in found["escape"][1]
-    with pytest.raises(SafetyError, match="outside the lake root"):
-        check_inside(root, root / "escape" / "x", "table")
+    with pytest.raises(SafetyError, match="through the symlink"):
+        real_under(root, root / "escape" / "x", "table")
     with pytest.raises(SafetyError, match=r"'\.\.'"):
-        check_inside(root, root / ".." / "lake" / "t", "table")
-    assert check_inside(root, root / "t", "table") == root / "t"
+        real_under(root, root / ".." / "lake" / "t", "table")
+    with pytest.raises(SafetyError, match="outside the lake root"):
+        real_under(root, outside / "x", "table")
+    assert real_under(root, root / "t", "table") == root / "t"
+
+
+def test_an_aliased_table_is_profiled_once_under_its_real_path(tmp_path):
+    """A symlink to a table of the lake is the same table: listed as refused, never a second table
+    (which the plan could delete 'in favour of' its own alias); a table with a symlinked data file too."""
+    t = _table(tmp_path)
+    root = t.parent
+    (root / "marts").mkdir()
+    (root / "marts" / "t_alias").symlink_to(t)
+    (root / "real.csv").write_text("x\n1\n")
+    (root / "alias.csv").symlink_to(root / "real.csv")
+    leaky = root / "leaky"
+    (leaky / "_delta_log").mkdir(parents=True)
+    outside = tmp_path / "secret.parquet"
+    outside.write_bytes(b"PAR1")
+    (leaky / "part-0.parquet").symlink_to(outside)
+    found = {p.relative_to(root).as_posix(): (fmt, why) for p, fmt, why in scan(root)}
+    assert found["t"] == ("delta", None) and found["real.csv"] == ("csv", None)
+    assert found["marts/t_alias"][0] is None and "symlink to 't' inside the lake" in found["marts/t_alias"][1]
+    assert found["alias.csv"][0] is None and "symlink to 'real.csv'" in found["alias.csv"][1]
+    assert found["leaky"][0] == "delta" and "'part-0.parquet' in it is a symlink" in found["leaky"][1]
+
+
+def test_the_trash_must_be_a_real_folder_of_the_lake(tmp_path):
+    root = tmp_path / "lake"
+    root.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "_lakesieve_trash").symlink_to(elsewhere)
+    with pytest.raises(SafetyError, match="trash folder .* through the symlink"):
+        trash_dir(root, "apply-1", "t")
+
+
+def test_digest_sees_every_bit(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, payload in ((a, b"\x00\x00\x00\x00\x00\x00\x00\x00"), (b, b"\x00\x00\x00\x00\x00\x00\x00\x80")):
+        d.mkdir()
+        (d / "f.bin").write_bytes(payload)  # 0.0 and -0.0 as little-endian doubles
+    assert digest(a) != digest(b) and digest(a) == digest(a)
+    (b / "f.bin").write_bytes(b"\x00" * 8)
+    assert digest(a) == digest(b)
