@@ -202,3 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lakesieve: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a full disk, a missing data file: one line, exit 2; anything else is a bug
+        from pipelines.core.errors import environment_fault
+
+        line = environment_fault(exc)
+        if line is None:
+            raise
+        print(f"lakesieve: EnvironmentFault: {line}", file=sys.stderr)  # as EnvironmentFault.one_line()
+        return 2

@@ -20,7 +20,16 @@ from typing import Any, Mapping
 from pipelines.core import lakehouse, lease, ledger
 from pipelines.core.config import apply_overrides, build_config, config_hash, config_to_dict, load_yaml
 from pipelines.core.contract import check_columns, check_output
-from pipelines.core.errors import ConcurrentRunError, ConfigError, LakesieveError, QualityCheckError
+from pipelines.core.errors import (
+    ConcurrentRunError,
+    ConfigError,
+    DataError,
+    EnvironmentFault,
+    LakesieveError,
+    OutputError,
+    QualityCheckError,
+    environment_fault,
+)
 from pipelines.core.layout import data_docs_dir, default_lakehouse, path_in_lakehouse, quality_ref, recorded_output
 from pipelines.core.stage import Stage
 from pipelines.core.tables import TableRef
@@ -28,8 +37,9 @@ from pipelines.core.tables import TableRef
 __all__ = ["QualityOptions", "RunSpec", "RunResult", "build_spec", "run_stage", "run", "check_outputs",
            "default_lakehouse", "quality_ref", "data_docs_dir"]
 
-_TOP_KEYS = {"stage", "lakehouse", "inputs", "outputs", "params", "quality"}
+_TOP_KEYS = {"stage", "lakehouse", "inputs", "outputs", "params", "quality", "guards"}
 _QUALITY_KEYS = {"enabled", "fail_on_error", "data_docs"}
+_GUARD_KEYS = {"min_input_rows"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,17 @@ class QualityOptions:
     enabled: bool = True
     fail_on_error: bool = True
     data_docs: bool = True
+
+
+@dataclass(frozen=True)
+class GuardOptions:
+    """Input invariants checked on every run, quality suite or not, before anything is written.
+
+    ``min_input_rows``: each required input must have at least this many rows; an empty or
+    header-only input fails the run instead of overwriting the last run's outputs with nothing.
+    0 turns the guard off."""
+
+    min_input_rows: int = 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,7 @@ class RunSpec:
     params: Any
     quality: QualityOptions = QualityOptions()
     force: bool = False
+    guards: GuardOptions = GuardOptions()
 
     def config_dict(self) -> dict:
         return {
@@ -116,8 +138,17 @@ def build_spec(stage: Stage, config: Mapping[str, Any] | str | Path | None = Non
     if unknown:
         raise ConfigError(f"unknown config key 'quality.{unknown[0]}'; allowed: {', '.join(sorted(_QUALITY_KEYS))}")
     quality = build_config(QualityOptions, q, section="quality")
+    g = data.get("guards") or {}
+    if not isinstance(g, dict):
+        raise ConfigError("config key 'guards' must be a mapping")
+    unknown = sorted(set(g) - _GUARD_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown config key 'guards.{unknown[0]}'; allowed: {', '.join(sorted(_GUARD_KEYS))}")
+    guards = build_config(GuardOptions, g, section="guards")
+    if guards.min_input_rows < 0:
+        raise ConfigError(f"config key 'guards.min_input_rows' must be >= 0, not {guards.min_input_rows}")
     params = build_config(stage.params_cls, data.get("params") or {}, section="params")
-    return RunSpec(stage.name, root, inputs, outputs, params, quality, force)
+    return RunSpec(stage.name, root, inputs, outputs, params, quality, force, guards)
 
 
 def new_run_id(stage: str) -> str:
@@ -241,6 +272,37 @@ def load_inputs(spark, stage: Stage, spec: RunSpec) -> tuple[dict, dict]:
     return frames, prints
 
 
+def check_lakehouse(root: str) -> None:
+    """A lakehouse that is a file, or that this user cannot write, fails before anything is read."""
+    if not lakehouse.is_local(root):
+        return
+    p = Path(lakehouse.spark_path(root))
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"lakehouse '{root}' is a file, not a folder (--lakehouse / config key 'lakehouse')")
+    existing = p
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"lakehouse '{root}' cannot be written ('{existing}' is read-only or not this user's); "
+                          "nothing was written")
+
+
+def check_input_rows(stage: Stage, spec: RunSpec, frames: Mapping[str, Any]) -> None:
+    """``guards.min_input_rows``: every required input has that many rows (one small job per input)."""
+    need = spec.guards.min_input_rows
+    if need <= 0:
+        return
+    for name, input_spec in stage.inputs.items():
+        df = frames.get(name)
+        if input_spec.optional or df is None or not hasattr(df, "limit"):
+            continue
+        got = df.limit(need).count()
+        if got < need:
+            label = spec.inputs[name].label if name in spec.inputs else name
+            raise DataError(f"input '{name}' ({label}) has {got} row(s), fewer than guards.min_input_rows = {need}; "
+                            "the outputs of the last run were left as they are (set guards.min_input_rows=0 to allow it)")
+
+
 def _row_counts(commits: Mapping[str, lakehouse.Commit]) -> dict[str, int]:
     return {f"rows.{name}": int(c.metrics["numOutputRows"]) for name, c in commits.items() if "numOutputRows" in c.metrics}
 
@@ -258,11 +320,26 @@ def check_outputs(stage: Stage, spec: RunSpec, outputs: Mapping[str, Any]) -> No
 
 
 def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
-    """Run one stage end to end (see the module docstring). Raises LakesieveError on user errors."""
+    """Run one stage end to end (see the module docstring). Raises LakesieveError on user errors, and
+    :class:`EnvironmentFault` (one line, the real cause) for a full disk, a missing data file and the like."""
+    try:
+        return _run_stage(spark, stage, spec)
+    except LakesieveError:
+        raise
+    except Exception as exc:
+        line = environment_fault(exc)
+        if line is None:
+            raise
+        raise EnvironmentFault(line) from exc
+
+
+def _run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     t0 = time.time()
+    check_lakehouse(spec.lakehouse)
     runs = ledger.stage_runs(spark, spec.lakehouse, stage.name)
     recover_unfinished(spark, stage, spec.lakehouse, runs)
     frames, prints = load_inputs(spark, stage, spec)
+    check_input_rows(stage, spec, frames)
     # the config as given, plus where each output really is (the claim other runs compare against);
     # the hash is of the config alone, so a rerun from another working directory is still the same run
     # and where it is under the lakehouse root (read back wherever the lakehouse is mounted later)

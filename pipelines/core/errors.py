@@ -57,6 +57,11 @@ class ConcurrentRunError(LakesieveError):
     """Another run committed to the same output table first; nothing of this run was kept."""
 
 
+class EnvironmentFault(LakesieveError):
+    """A fault of the machine or the files (a full disk, a read-only folder, a data file missing behind
+    a Delta log): see :func:`environment_fault`."""
+
+
 class SafetyError(LakesieveError):
     """A destructive request (containment apply / restore) was refused because it is not provably safe."""
 
@@ -92,3 +97,36 @@ def cause_line(exc: BaseException, limit: int = 300) -> str:
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
     return line[:limit]
 
+
+
+# (what the innermost cause says, what lakesieve says about it): faults of the machine or of the
+# files, not of lakesieve, reported in one line with exit code 2 instead of a traceback
+_ENVIRONMENT_FAULTS = (
+    (("No space left on device", "ENOSPC", "Disk quota exceeded"), "the disk is full"),
+    (("Read-only file system", "EROFS"), "the lakehouse is on a read-only file system"),
+    (("Permission denied", "AccessDeniedException", "EACCES"), "permission denied"),
+    (("FileNotFoundException", "DELTA_FILE_NOT_FOUND", "FAILED_READ_FILE.FILE_NOT_EXIST", "[FILE_NOT_EXIST"),
+     "a data file is missing (deleted behind its table's log?)"),
+    (("PARQUET_COLUMN_DATA_TYPE_MISMATCH", "Parquet column cannot be converted", "SchemaColumnConvertNotSupported",
+      "CANNOT_MERGE_SCHEMAS", "Failed to merge incompatible data types"),
+     "the table's files disagree on a column's type"),
+    (("MALFORMED_RECORD_IN_PARSING", "Malformed records are detected"), "a malformed record (FAILFAST read)"),
+    (("Not a directory", "ENOTDIR", "is not a directory"), "a path that should be a folder is a file"),
+)
+
+
+def environment_fault(exc: BaseException) -> str | None:
+    """``"<what happened>: <the real cause>"`` when ``exc`` (or what caused it, Java included) is a fault of
+    the machine or the files — a full disk, a read-only or forbidden folder, a data file missing behind a
+    Delta log, files disagreeing on a column's type — else None (a bug: let its traceback show)."""
+    seen: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    for e in seen:
+        text = f"{type(e).__name__}: {e} {cause_line(e, 2000)}"
+        for needles, what in _ENVIRONMENT_FAULTS:
+            if any(n in text for n in needles):
+                return f"{what}: {cause_line(e)}"
+    return None

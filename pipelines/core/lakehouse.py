@@ -25,7 +25,8 @@ COMPACT_EVERY = 64
 _DELTA_UNSAFE_CHARS = set(" ,;{}()\n\t=")
 
 
-def _is_local(path: str) -> bool:
+def is_local(path: str) -> bool:
+    """True for a path on this machine's file system (a plain path or ``file:``), False for a URI."""
     return path.startswith(_LOCAL) or "://" not in path and ":/" not in path
 
 
@@ -37,7 +38,7 @@ def spark_path(path: str) -> str:
     """The path handed to the JVM: a local path made absolute against *Python's* working directory, which
     is what the user and every check here mean (the JVM's own working directory may differ: a notebook or
     a test that changed directory); URIs unchanged."""
-    return os.path.abspath(_local(path)) if _is_local(path) else path
+    return os.path.abspath(_local(path)) if is_local(path) else path
 
 
 def detect_format(ref: TableRef) -> str:
@@ -45,7 +46,7 @@ def detect_format(ref: TableRef) -> str:
     if ref.name is not None:
         return "catalog"
     path = ref.path or ""
-    if not _is_local(path):
+    if not is_local(path):
         return "delta" if not path.endswith((".parquet", ".csv")) else path.rsplit(".", 1)[-1]
     p = _local(path)
     if not p.exists():
@@ -121,7 +122,7 @@ def delta_table(spark, ref: TableRef):
 
 def table_version(spark, ref: TableRef) -> int | None:
     """The current Delta version of a table, or None when it does not exist (or is not Delta)."""
-    if ref.path is not None and _is_local(ref.path):
+    if ref.path is not None and is_local(ref.path):
         return delta_log.local_version(_local(ref.path))
     if not table_exists(spark, ref):
         return None
@@ -141,7 +142,7 @@ def input_fingerprint(spark, ref: TableRef) -> str:
         version = table_version(spark, ref)
         if version is not None:
             return f"delta:v{version}"
-    if ref.path is not None and _is_local(ref.path):
+    if ref.path is not None and is_local(ref.path):
         p = _local(ref.path)
         files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
         h = hashlib.sha256()
@@ -193,7 +194,7 @@ def write_commit(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] 
         if ref.name is not None:
             writer.saveAsTable(ref.quoted_name())
         else:
-            if _is_local(ref.path):
+            if is_local(ref.path):
                 _local(ref.path).parent.mkdir(parents=True, exist_ok=True)
             writer.save(spark_path(ref.path))
     except Exception as exc:
@@ -266,14 +267,14 @@ def canonical_location(ref: TableRef) -> str:
     if ref.name is not None:
         parts = re.findall(r"`((?:[^`]|``)+)`|([^.`]+)", ref.name)
         return "table:" + ".".join((quoted.replace("``", "`") or plain).lower() for quoted, plain in parts)
-    if _is_local(ref.path):
+    if is_local(ref.path):
         return "file:" + os.path.realpath(_local(ref.path))
     return ref.path.rstrip("/")
 
 
 def local_path(ref: TableRef) -> Path | None:
     """The local filesystem path of a path reference, else None."""
-    if ref.path is not None and _is_local(ref.path):
+    if ref.path is not None and is_local(ref.path):
         return _local(ref.path)
     return None
 

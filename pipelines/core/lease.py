@@ -3,7 +3,8 @@
 A run holds a lease file ``<lakehouse>/_lakesieve/leases/<run id>.json`` from its ``running`` row to
 its final row, and a daemon thread renews it every ``lease / 5`` seconds. Another run decides:
 
-* a run of **this host** is alive while its process is (a pid check: exact, no waiting);
+* a run of **this host** is alive while its process is (a pid check: exact, no waiting); a run of
+  this very process (a notebook) while the process is still inside it;
 * a run of **another host** (an Airflow retry on a new worker, a Kubernetes pod, a Databricks job
   retry) is alive while its lease is fresh — renewed within its lease length
   (``LAKESIEVE_LEASE_SECONDS``, default 300 s, written into the lease by its owner). A run without a
@@ -30,6 +31,7 @@ from pathlib import Path
 from pipelines.core.errors import ConcurrentRunError, ConfigError
 
 DEFAULT_LEASE_S = 300.0
+_ACTIVE: set[str] = set()  # the runs this process is running now
 
 
 def host_id() -> str:
@@ -86,6 +88,8 @@ def alive(root: str | Path, run_id: str, owner: str, started_at: datetime | None
     """Whether the run ``run_id`` of ``owner`` (``host:pid``) may still be running (module docstring)."""
     host, _, pid = owner.rpartition(":")
     if host == host_id():
+        if pid == str(os.getpid()):  # this process (a notebook, a test): alive only while it runs it; a run
+            return run_id in _ACTIVE  # whose final row could not be written (a full disk) is over
         return _pid_alive(pid)
     if _revoked(root, run_id) is not None:
         return False
@@ -120,6 +124,7 @@ class Lease:
         self._stop = threading.Event()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._renew()
+        _ACTIVE.add(run_id)
         self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
         self._thread.start()
 
@@ -148,6 +153,7 @@ class Lease:
                                      "it stops before writing anything more")
 
     def release(self) -> None:
+        _ACTIVE.discard(self.run_id)
         self._stop.set()
         self._thread.join(timeout=5)
         try:

@@ -121,7 +121,7 @@ STAGE = Stage(
             Column("from_previous_batch", "boolean")),
             "removed documents: the kept document standing for each, its cluster, estimated/exact Jaccard, scope"),
         Output("rejected", (Column("id", "id"), Column("source", "string"), Column("reason", "string")),
-               "documents not hashed, with a reason (null_text, empty_text, too_short)"),
+               "documents not hashed, with a reason (null_id, null_text, empty_text, too_short)"),
         Output("source_stats", (
             Column("source", "string"), Column("documents_in", "integer"), Column("bytes_in", "integer"),
             Column("rejected_too_short", "integer"), Column("rejected_null_or_empty", "integer"),

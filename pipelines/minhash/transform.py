@@ -47,13 +47,17 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> Minhash
     incremental mode; see the module docstring); raises before any output is computed when ids repeat,
     the source column is mistyped or the previous index does not fit."""
     documents, previous_index = inputs["documents"], inputs.get("previous_index")
-    docs = steps.standard_documents(documents)
-    check_unique_ids(documents, "documents")
+    every = steps.standard_documents(documents)
+    # a null id cannot be kept, matched or indexed: it is set aside with its reason, never lost
+    null_ids = every.where(F.col("id").isNull()).select("id", "source", "num_bytes", F.lit("null_id").alias("reason"))
+    docs = every.where(F.col("id").isNotNull())
+    check_unique_ids(documents.where(F.col("id").isNotNull()), "documents")
     if previous_index is not None:
         steps.check_previous_index(previous_index, documents, params)
 
     signed = steps.compute_signatures(docs, params).localCheckpoint(eager=True)
-    rejected = signed.where(F.col("reason").isNotNull()).select("id", "source", "reason")
+    rejected = signed.where(F.col("reason").isNotNull()).select("id", "source", "reason") \
+        .unionByName(null_ids.select("id", "source", "reason"))
     new_rows = steps.band_rows(signed.where(F.col("reason").isNull()), params).withColumn("is_new", F.lit(True))
 
     rows, membership = new_rows, None
@@ -103,7 +107,8 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> Minhash
     new_dups = duplicates.where(~F.col("from_previous_batch")).select("id", F.lit("duplicate").alias("_status"))
     status = (docs.select("id", "source", "num_bytes")
               .join(rejected.select("id", F.col("reason").alias("_status")).unionByName(new_dups), "id", "left")
-              .withColumn("_status", F.coalesce("_status", F.lit("kept"))))
+              .withColumn("_status", F.coalesce("_status", F.lit("kept")))
+              .unionByName(null_ids.withColumnRenamed("reason", "_status")))
     return MinhashOutputs(kept, duplicates, rejected, source_stats(status), index)
 
 
@@ -120,7 +125,7 @@ def source_stats(status: DataFrame) -> DataFrame:
     stats = status.groupBy("source").agg(
         F.count("*").cast("long").alias("documents_in"), F.sum("num_bytes").cast("long").alias("bytes_in"),
         n(F.col("_status") == "too_short").alias("rejected_too_short"),
-        n(F.col("_status").isin("null_text", "empty_text")).alias("rejected_null_or_empty"),
+        n(F.col("_status").isin("null_text", "empty_text", "null_id")).alias("rejected_null_or_empty"),
         n(dup).alias("duplicates_removed"), b(dup).alias("duplicate_bytes_removed"),
         n(F.col("_status") == "kept").alias("kept"), b(F.col("_status") == "kept").alias("kept_bytes"))
     return stats.withColumn("duplicate_rate_documents", F.col("duplicates_removed") / F.col("documents_in")) \

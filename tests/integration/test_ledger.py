@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 
 import pytest
@@ -73,21 +74,21 @@ def test_of_two_overlapping_runs_the_later_appender_refuses_whatever_the_clocks_
 
     from jobs.runner import RunSpec, _refuse_if_concurrent
     from pipelines.core.errors import ConcurrentRunError
-    from pipelines.core.lease import host_pid as _host_pid
+    from pipelines.core.lease import host_id
     from pipelines.core.tables import TableRef
 
     root = str(tmp_path)
     out = TableRef.parse("s/out", root)
     spec = RunSpec("s", root, {}, {"out": out}, params=None)
 
-    here = _host_pid()
+    here = f"{host_id()}:{os.getppid()}"  # a live process of this host (this process's own runs end with it)
 
     def running(run_id, minute, outputs, host_pid=here):
         rec = _rec(run_id, "running", minute)
         rec.host_pid, rec.config_json = host_pid, json.dumps({"outputs": outputs})
         return rec
 
-    dead = running("dead", 0, {"out": out.label}, host_pid=_host_pid().rpartition(":")[0] + ":999999999")
+    dead = running("dead", 0, {"out": out.label}, host_pid=f"{host_id()}:999999999")
     other_outputs = running("elsewhere", 2, {"out": TableRef.parse("s/other", root).label})
     a, b = running("a", 5, {"out": out.label}), running("b", 1, {"out": out.label})
     ledger.append(spark, root, dead)
@@ -111,7 +112,7 @@ def test_claims_are_on_real_output_locations_not_on_spellings_or_stage_names(spa
     from jobs.runner import RunSpec, _refuse_if_concurrent
     from pipelines.core.errors import ConcurrentRunError
     from pipelines.core.lakehouse import canonical_location
-    from pipelines.core.lease import host_pid as _host_pid
+    from pipelines.core.lease import host_id
     from pipelines.core.tables import TableRef
 
     root = tmp_path / "lh"
@@ -126,7 +127,7 @@ def test_claims_are_on_real_output_locations_not_on_spellings_or_stage_names(spa
 
     def start(run_id, stage, ref, minute):
         rec = _rec(run_id, "running", minute, stage=stage)
-        rec.host_pid = _host_pid()
+        rec.host_pid = f"{host_id()}:{os.getppid()}"
         rec.config_json = json.dumps({"outputs": {"out": ref.label},
                                       "output_locations": {"out": canonical_location(ref)}})
         return rec, ledger.append(spark, str(root), rec)

@@ -5,6 +5,7 @@ slow test; a corrupt lake table and a ragged CSV are here.)"""
 from __future__ import annotations
 
 import io
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,7 +19,9 @@ from pipelines.core.errors import (
     DataError,
     InputNotFoundError,
     LakesieveError,
+    EnvironmentFault,
     ModelLoadError,
+    OutputError,
     SchemaContractError,
 )
 from pipelines.core.tables import TableRef
@@ -118,9 +121,27 @@ CASES = [
     Case("invalid UTF-8", "minhash",
          lambda s, r, t: {"inputs": {"documents": _write_invalid_utf8(s, r)}},
          check=lambda s, r, res: _assert_accounted(s, r, {0, 1, 2, 3})),
-    Case("empty table", "minhash",
+    Case("empty table", "minhash",  # would overwrite yesterday's kept with nothing
          lambda s, r, t: _docs(s, r, []),
+         DataError, r"input 'documents' \(.*in/docs\) has 0 row\(s\), fewer than guards.min_input_rows = 1"),
+    Case("empty table, allowed by guards.min_input_rows = 0", "minhash",
+         lambda s, r, t: {**_docs(s, r, []), "guards": {"min_input_rows": 0}},
          check=lambda s, r, res: _assert_row_counts(res, {"kept": 0, "duplicates": 0, "rejected": 0})),
+    Case("fewer rows than guards.min_input_rows", "minhash",
+         lambda s, r, t: {**_docs(s, r, _ok_docs(3)), "guards": {"min_input_rows": 5}},
+         DataError, r"has 3 row\(s\), fewer than guards.min_input_rows = 5"),
+    Case("null id", "minhash",  # set aside with its reason, never silently dropped
+         lambda s, r, t: _docs(s, r, _ok_docs(3) + [(None, f"{LONG} orphan", "web")]),
+         check=lambda s, r, res: _assert_null_id_set_aside(s, r, res)),
+    Case("lakehouse is a file", "minhash",
+         lambda s, r, t: _lakehouse_is_a_file(s, r, t),
+         OutputError, r"lakehouse '.*lakehouse' is a file, not a folder"),
+    Case("Delta data file missing behind its log", "minhash",
+         lambda s, r, t: _docs_missing_file(s, r, t),
+         EnvironmentFault, r"a data file is missing .*: .*part-"),
+    Case("Parquet files disagreeing on a column's type", "minhash",
+         lambda s, r, t: _docs_conflicting_types(s, r, t),
+         EnvironmentFault, r"the table's files disagree on a column's type"),
     Case("undecodable image bytes", "embed",
          lambda s, r, t: _embed_cfg(s, r, [(1, _png()), (2, b"\x89PNG\r\n\x1a\n garbage")], random_weights=True),
          check=lambda s, r, res: _assert_reasons(s, r, "embed/rejected", {2: "undecodable"}, kept=("embed/embeddings", {1}))),
@@ -209,6 +230,46 @@ def _assert_reasons(spark, root, table, expected: dict, kept=None):
         assert reason in (rows[id_].get("reason") or rows[id_].get("status") or ""), rows[id_]
     if kept is not None:
         assert set(_rows(spark, root, kept[0])) == kept[1]
+
+
+def _assert_null_id_set_aside(spark, root, result):
+    rejected = lakehouse.read_table(spark, TableRef.parse("minhash/rejected", root)).collect()
+    assert [(r["id"], r["reason"]) for r in rejected] == [(None, "null_id")]
+    assert set(_rows(spark, root, "minhash/kept")) == {0, 1, 2}
+    stats = lakehouse.read_table(spark, TableRef.parse("minhash/source_stats", root)).collect()
+    assert [(r["documents_in"], r["rejected_null_or_empty"], r["kept"]) for r in stats] == [(4, 1, 3)]
+
+
+def _outside_docs(spark, tmp, rows=None) -> str:
+    path = str(tmp / "elsewhere" / "docs")
+    lakehouse.write_table(spark.createDataFrame(rows or _ok_docs(), "id long, text string, source string"),
+                          TableRef(path=path), "setup")
+    return path
+
+
+def _lakehouse_is_a_file(spark, root, tmp):
+    docs = _outside_docs(spark, tmp)
+    Path(root).write_text("not a folder")
+    return {"inputs": {"documents": docs}}
+
+
+def _docs_missing_file(spark, root, tmp):
+    docs = _outside_docs(spark, tmp, _ok_docs(6))
+    data = sorted(Path(docs).glob("*.parquet"))
+    data[0].unlink()  # the log still lists it
+    return {"inputs": {"documents": docs}}
+
+
+def _docs_conflicting_types(spark, root, tmp):
+    folder = tmp / "elsewhere" / "mixed"
+    spark.createDataFrame(_ok_docs(2), "id long, text string, source string").write.parquet(str(folder / "a"))
+    spark.createDataFrame([("x", LONG, "web")], "id string, text string, source string").write.parquet(str(folder / "b"))
+    for sub in ("a", "b"):
+        for f in (folder / sub).glob("*.parquet"):
+            f.rename(folder / f"{sub}-{f.name}")
+    for sub in ("a", "b"):
+        shutil.rmtree(folder / sub)
+    return {"inputs": {"documents": str(folder)}}
 
 
 def _assert_accounted(spark, root, ids):
