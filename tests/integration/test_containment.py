@@ -244,3 +244,26 @@ def test_apply_refuses_when_the_parent_changed(spark, tmp_path):
     with pytest.raises(SafetyError, match="parent 'p' of 'c' changed since the plan"):
         ops.apply(spark, str(lakehouse_root / "containment" / "plan"), confirm=True)
     assert (lake_root / "c" / "_delta_log").is_dir() and not (lake_root / ops.TRASH).exists()
+
+
+def test_a_child_equal_only_up_to_the_sign_of_zero_is_not_contained(spark, tmp_path):
+    """-0.0 == 0.0 in Spark's comparisons and grouping, but they are different bits: a child holding -0.0
+    where its parent holds 0.0 cannot be rebuilt from it exactly, so it is not contained; NaN is one value."""
+    lakehouse_root = tmp_path / "lh"
+    lake_root = lakehouse_root / "demo" / "lake"
+    parent = spark.createDataFrame([(1, 0.0), (2, float("nan")), (3, 2.5)], "k int, x double")
+    lakehouse.write_table(parent, TableRef(path=str(lake_root / "p")), "setup")
+    lakehouse.write_table(spark.createDataFrame([(1, -0.0), (3, 2.5)], "k int, x double"),
+                          TableRef(path=str(lake_root / "signed")), "setup")
+    lakehouse.write_table(spark.createDataFrame([(2, float("nan")), (3, 2.5)], "k int, x double"),
+                          TableRef(path=str(lake_root / "nan")), "setup")
+    job.run(spark, {**NO_QUALITY, "params": {"costs": {"signed": {"access_per_month": 1e-6},
+                                                         "nan": {"access_per_month": 1e-6}}}},
+            lakehouse_root=str(lakehouse_root))
+    edges = {(r["parent"], r["child"]): r for r in lakehouse.read_table(
+        spark, TableRef(path=str(lakehouse_root / "containment" / "edges"))).collect()}
+    assert edges[("p", "signed")]["reached"] != "verified"
+    assert edges[("p", "nan")]["reached"] == "verified"
+    plan = {r["table_id"]: r["action"] for r in lakehouse.read_table(
+        spark, TableRef(path=str(lakehouse_root / "containment" / "plan"))).collect()}
+    assert plan["signed"] == "keep" and plan["nan"] == "delete"

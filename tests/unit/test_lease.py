@@ -25,8 +25,11 @@ def _lease_file(root, run_id, renewed_at, lease_s=10.0):
 def test_this_host_is_a_pid_check_and_other_hosts_a_lease(tmp_path, monkeypatch):
     monkeypatch.delenv("LAKESIEVE_HOST_ID", raising=False)
     here = lease.host_id()
-    assert lease.alive(tmp_path, "r", f"{here}:{os.getpid()}", None)
+    assert lease.alive(tmp_path, "r", f"{here}:{os.getppid()}", None)  # a live process of this host
     assert not lease.alive(tmp_path, "r", f"{here}:999999999", None)  # its process is gone
+    # this very process: alive only while it is running that run (a notebook whose run could not
+    # record its end, on a full disk, must not block its next run)
+    assert not lease.alive(tmp_path, "r", f"{here}:{os.getpid()}", None)
     _lease_file(tmp_path, "fresh", time.time() - 3)
     _lease_file(tmp_path, "stale", time.time() - 30)
     assert lease.alive(tmp_path, "fresh", "worker-b:1", None)
