@@ -17,9 +17,9 @@ from pipelines.core import lakehouse
 from pipelines.core.errors import (
     ConfigError,
     DataError,
+    EnvironmentFault,
     InputNotFoundError,
     LakesieveError,
-    EnvironmentFault,
     ModelLoadError,
     OutputError,
     SchemaContractError,
