@@ -366,14 +366,19 @@ def _run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
         input_versions=prints, inputs_hash=inputs_hash, previous_output_versions=previous,
         started_at=ledger.now(), host_pid=lease.host_pid(), lakesieve_version=_version())
     held = lease.Lease(spec.lakehouse, run_id)
+    locks = None
     try:
         _refuse_if_concurrent(spark, spec, record, ledger.append(spark, spec.lakehouse, record))
-    except BaseException:
-        held.release()
-        raise
-    try:
+        try:  # runs of other lakehouses writing the same tables: they are not in this ledger
+            locks = lease.OutputLocks(json.loads(cfg_json)["output_locations"], run_id, spec.lakehouse)
+        except ConcurrentRunError as exc:
+            record.status, record.ended_at, record.error = "failed", ledger.now(), exc.one_line()
+            ledger.append(spark, spec.lakehouse, record)
+            raise
         return _run_held(spark, stage, spec, frames, record, previous, held, t0)
     finally:
+        if locks is not None:
+            locks.release()
         held.release()
 
 

@@ -40,7 +40,7 @@ def feature_columns(strategy: str) -> list[tuple[str, str]]:
 
 def _row_problem(slice_id: Any, volume_id: Any, slice_index: Any) -> str | None:
     if slice_id is None or (isinstance(slice_id, float) and np.isnan(slice_id)):
-        return "null id"
+        return "null_id"
     if volume_id is None or (isinstance(volume_id, float) and np.isnan(volume_id)):
         return "null volume_id"
     if slice_index is None or pd.isna(slice_index):

@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 
 from pipelines.cluster.config import ClusterParams
 from pipelines.cluster.sample import training_sample
+from pipelines.core.contract import null_id_first
 from pipelines.core.errors import ConfigError, DataError
 from pipelines.embed.models import one_model
 from udfs.faiss_kmeans import assign_batches, gpu_count, train_kmeans
@@ -76,7 +77,8 @@ def assign(df: DataFrame, centroids: np.ndarray, params: ClusterParams, *, gpu: 
     ])
     fn = assign_batches(centroids, id_column="id", vector_column="vector", spherical=params.spherical, gpu=gpu,
                         task_cpus=task_cpus)
-    return df.select("id", "vector").mapInArrow(fn, schema).persist(StorageLevel.MEMORY_AND_DISK)
+    return (df.select("id", "vector").mapInArrow(fn, schema)
+            .withColumn("reason", null_id_first(F.col("reason"))).persist(StorageLevel.MEMORY_AND_DISK))
 
 
 def centroid_table(spark, centroids: np.ndarray, assigned: DataFrame) -> DataFrame:

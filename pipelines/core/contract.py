@@ -101,10 +101,21 @@ def check_output(df: DataFrame, columns: Sequence[Column], table: str, *, passth
             f"declared: {', '.join(c.name for c in columns)}")
 
 
+NULL_ID = "null_id"
+
+
+def null_id_first(reason):
+    """``reason`` (a Column) with a null id named first: a row without an id cannot be kept, matched or
+    joined, so every stage sets it aside with this reason instead of letting it vanish in a join."""
+    return F.when(F.col("id").isNull(), F.lit(NULL_ID)).otherwise(reason)
+
+
 def check_unique_ids(df: DataFrame, table: str, examples: int = 5) -> None:
     """Raise :class:`DataError` showing example ids when an id occurs more than once (an action, run
-    before any output is written; it collects at most ``examples`` ids)."""
-    dupes = df.groupBy("id").count().where(F.col("count") > 1).orderBy("id").limit(examples).collect()
+    before any output is written; it collects at most ``examples`` ids). Null ids are not duplicates:
+    they are set aside (:func:`null_id_first`)."""
+    dupes = (df.where(F.col("id").isNotNull()).groupBy("id").count().where(F.col("count") > 1)
+             .orderBy("id").limit(examples).collect())
     if dupes:
         shown = ", ".join(f"{r['id']!r} (x{r['count']})" for r in dupes)
         raise DataError(f"table '{table}' column 'id' has duplicate values, e.g. {shown}; ids must be unique")

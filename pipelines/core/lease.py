@@ -3,8 +3,9 @@
 A run holds a lease file ``<lakehouse>/_lakesieve/leases/<run id>.json`` from its ``running`` row to
 its final row, and a daemon thread renews it every ``lease / 5`` seconds. Another run decides:
 
-* a run of **this host** is alive while its process is (a pid check: exact, no waiting); a run of
-  this very process (a notebook) while the process is still inside it;
+* a run of **this host** is alive while its process is (a pid check: exact, no waiting) and its lease,
+  if it has one, is fresh (a stale lease behind a live pid means the pid was reused); a run of this
+  very process (a notebook) while the process is still inside it;
 * a run of **another host** (an Airflow retry on a new worker, a Kubernetes pod, a Databricks job
   retry) is alive while its lease is fresh — renewed within its lease length
   (``LAKESIEVE_LEASE_SECONDS``, default 300 s, written into the lease by its owner). A run without a
@@ -20,6 +21,7 @@ suite, which runs a stage "on another host" this way), else the hostname.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -90,12 +92,15 @@ def alive(root: str | Path, run_id: str, owner: str, started_at: datetime | None
     if host == host_id():
         if pid == str(os.getpid()):  # this process (a notebook, a test): alive only while it runs it; a run
             return run_id in _ACTIVE  # whose final row could not be written (a full disk) is over
-        return _pid_alive(pid)
+        if not _pid_alive(pid):
+            return False
     if _revoked(root, run_id) is not None:
         return False
     lease = _read(_path(root, run_id))
-    if lease is not None:
+    if lease is not None:  # a stale lease behind a live pid: the pid was reused (a reboot), the run is gone
         return time.time() - float(lease["renewed_at"]) <= float(lease.get("lease_s", DEFAULT_LEASE_S))
+    if host == host_id():
+        return True  # a run from before leases: its pid is all there is
     if started_at is None:
         return True
     started = started_at.replace(tzinfo=timezone.utc).timestamp()
@@ -160,3 +165,51 @@ class Lease:
             self.path.unlink()
         except OSError:
             pass
+
+
+class OutputLocks:
+    """An exclusive lock on each local output, held for the whole run: ``<folder>/_lakesieve_locks/<table>.lock``
+    beside the table, taken with ``flock`` (non-blocking). Unlike the ledger (one per lakehouse) it is seen
+    by runs of *any* lakehouse that write the same table, and the kernel drops it the moment its process
+    dies (a kill needs no recovery; on NFS the server's lock manager does the same for a lost host).
+    ``locations``: canonical output locations (:func:`pipelines.core.lakehouse.canonical_location`); URIs
+    and catalog tables are not locked here (their lakehouse's ledger still is)."""
+
+    def __init__(self, locations: dict[str, str], run_id: str, lakehouse: str):
+        import fcntl
+
+        self._files = []
+        try:
+            for name, loc in sorted(locations.items()):
+                if not loc.startswith("file:"):
+                    continue
+                table = Path(loc[len("file:"):])
+                path = table.parent / "_lakesieve_locks" / f"{table.name}.lock"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fh = open(path, "a+")
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another run"
+                    fh.close()
+                    raise ConcurrentRunError(f"{holder} is already writing {loc} (output '{name}'); "
+                                             "this run wrote nothing - retry when it has finished") from None
+                except OSError as exc:  # a file system without locks (some FUSE mounts): the ledger still claims
+                    fh.close()
+                    if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                        continue
+                    raise
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"run {run_id} ({host_pid()}, lakehouse {lakehouse})")
+                fh.flush()
+                self._files.append(fh)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        for fh in self._files:
+            fh.close()  # closing drops the flock; the file stays (removing it would race a new holder)
+        self._files = []

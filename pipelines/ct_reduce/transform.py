@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipelines.core.contract import Column, check_columns
+from pipelines.core.contract import Column, check_columns, null_id_first
 from pipelines.core.errors import SchemaContractError, require
 from pipelines.ct_reduce.config import CtReduceParams
 
@@ -73,7 +73,8 @@ def slice_features(df: DataFrame, params: CtReduceParams) -> DataFrame:
             yield bound(batch)
 
     selected = df.select("id", "volume_id", "slice_index", params.source_column)
-    return selected.mapInPandas(run, schema).persist(StorageLevel.MEMORY_AND_DISK)
+    return (selected.mapInPandas(run, schema).withColumn("reason", null_id_first(F.col("reason")))
+            .persist(StorageLevel.MEMORY_AND_DISK))
 
 
 def _decision_schema(features: DataFrame) -> str:

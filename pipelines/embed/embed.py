@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pipelines.core.contract import null_id_first
 from pipelines.core.errors import SchemaContractError
 from pipelines.embed.config import EmbedParams
 from udfs.encoders import embed_batches, get_encoder
@@ -72,7 +73,8 @@ def encode(df: DataFrame, params: EmbedParams, column: str, source: str) -> Data
                        normalize=params.normalize, batch_size=params.batch_size,
                        max_pixels=params.max_image_pixels)
     # persist: the model runs once even though two outputs (and the row counts) read the result
-    return df.select("id", column).mapInArrow(fn, output_schema(id_type)).persist(StorageLevel.MEMORY_AND_DISK)
+    return (df.select("id", column).mapInArrow(fn, output_schema(id_type))
+            .withColumn("reason", null_id_first(F.col("reason"))).persist(StorageLevel.MEMORY_AND_DISK))
 
 
 def split_rejected(encoded: DataFrame) -> EmbedOutputs:

@@ -15,7 +15,7 @@ from typing import Mapping, NamedTuple
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.core.contract import check_unique_ids
+from pipelines.core.contract import NULL_ID, check_unique_ids
 from pipelines.minhash import steps
 from pipelines.minhash.config import MinhashParams
 
@@ -49,9 +49,9 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> Minhash
     documents, previous_index = inputs["documents"], inputs.get("previous_index")
     every = steps.standard_documents(documents)
     # a null id cannot be kept, matched or indexed: it is set aside with its reason, never lost
-    null_ids = every.where(F.col("id").isNull()).select("id", "source", "num_bytes", F.lit("null_id").alias("reason"))
+    null_ids = every.where(F.col("id").isNull()).select("id", "source", "num_bytes", F.lit(NULL_ID).alias("reason"))
     docs = every.where(F.col("id").isNotNull())
-    check_unique_ids(documents.where(F.col("id").isNotNull()), "documents")
+    check_unique_ids(documents, "documents")
     if previous_index is not None:
         steps.check_previous_index(previous_index, documents, params)
 
@@ -125,7 +125,7 @@ def source_stats(status: DataFrame) -> DataFrame:
     stats = status.groupBy("source").agg(
         F.count("*").cast("long").alias("documents_in"), F.sum("num_bytes").cast("long").alias("bytes_in"),
         n(F.col("_status") == "too_short").alias("rejected_too_short"),
-        n(F.col("_status").isin("null_text", "empty_text", "null_id")).alias("rejected_null_or_empty"),
+        n(F.col("_status").isin("null_text", "empty_text", NULL_ID)).alias("rejected_null_or_empty"),
         n(dup).alias("duplicates_removed"), b(dup).alias("duplicate_bytes_removed"),
         n(F.col("_status") == "kept").alias("kept"), b(F.col("_status") == "kept").alias("kept_bytes"))
     return stats.withColumn("duplicate_rate_documents", F.col("duplicates_removed") / F.col("documents_in")) \

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipelines.core.contract import check_unique_ids
+from pipelines.core.contract import check_unique_ids, null_id_first
 from pipelines.core.errors import DataError
 from pipelines.paser.budget import allocate_budget, resolve_total_budget
 from pipelines.paser.concepts import REASON_BUDGET_FILLED, REASON_CONFLICT, select_in_cluster
@@ -166,7 +166,7 @@ def transform(inputs: Mapping[str, DataFrame], params: PaserParams, *,
         check_unique_ids(embeddings, labels.get("embeddings", "embeddings"))
         rows = rows.join(embeddings.select("id", F.col("vector").cast("array<float>").alias("vector")), "id", "left")
         reason = reason.when(F.col("vector").isNull(), F.lit(REASON_MISSING_EMBEDDING))
-    rows = rows.withColumn("_reason", reason)
+    rows = rows.withColumn("_reason", null_id_first(reason))
     bad = invalid_rows(rows.where(F.col("_reason").isNotNull()), F.col("_reason"))
     good = rows.where(F.col("_reason").isNull()).drop("_reason")
     if embeddings is None:

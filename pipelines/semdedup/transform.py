@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipelines.core.contract import check_unique_ids
+from pipelines.core.contract import check_unique_ids, null_id_first
 from pipelines.core.errors import DataError
 from pipelines.embed.models import one_model
 from pipelines.semdedup.config import SemDedupParams
@@ -59,7 +59,7 @@ def members_and_rejects(assignments: DataFrame, embeddings: DataFrame, params: S
               .when(F.size(vec) == 0, F.lit("empty_vector"))
               .when(F.exists(vec, lambda x: x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))), F.lit("non_finite_vector"))
               .when(sum_sq == 0, F.lit("zero_vector")))
-    rows = rows.withColumn("reason", reason)
+    rows = rows.withColumn("reason", null_id_first(reason))
     members = rows.where(F.col("reason").isNull()).drop("reason")
     rejected = rows.where(F.col("reason").isNotNull()).select("id", "cluster", "reason")
     dims = members.agg(F.min(F.size("vector")).alias("lo"), F.max(F.size("vector")).alias("hi")).first()

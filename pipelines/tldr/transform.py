@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipelines.core.contract import check_unique_ids
+from pipelines.core.contract import check_unique_ids, null_id_first
 from pipelines.core.errors import ConfigError
 from pipelines.embed.models import one_model
 from pipelines.tldr.captions import cached_captioner, load_captioner, refine_batch
@@ -92,7 +92,7 @@ def transform(inputs: Mapping[str, DataFrame], params: TldrParams) -> TldrResult
               .when(~F.col("passes_prefilter"), F.lit("prefilter_low_similarity"))
               .when(~F.col("sampled"), F.lit("not_sampled")))
     out = out.select("id", "cluster", F.coalesce(F.col("sampled"), F.lit(False)).alias("selected"),
-                     reason.alias("reason"), "similarity")
+                     null_id_first(reason).alias("reason"), "similarity")
     out = attach_captions(out, inputs.get("captions"), params)
     return TldrResult(out, cut)
 

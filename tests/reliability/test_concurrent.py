@@ -1,7 +1,9 @@
 """Two runs of one stage writing the same outputs at once: one commits, the other refuses with a
 clear conflict message having written nothing, and the tables are consistent afterwards. The second run
 names the lakehouse through a symlink: outputs are claimed by their real location, not by spelling.
-The first run is on "another host" (an injected host id): it is known alive only by its renewed lease."""
+The first run is on "another host" (an injected host id): it is known alive only by its renewed lease.
+A third run, of another lakehouse whose ledger knows nothing of the first, writes the same table: the
+lock beside the output refuses it."""
 from __future__ import annotations
 
 import time
@@ -47,6 +49,10 @@ def test_second_concurrent_run_refuses_and_tables_stay_consistent(spark, demo_ro
         alias = tmp_path / "same-lakehouse"  # another spelling of the same lakehouse
         alias.symlink_to(demo_root, target_is_directory=True)
         second = cli(*(str(alias) if a == demo_root else a for a in args))
+        # a run of another lakehouse (its own ledger) configured onto the first run's kept table
+        kept = f"{demo_root}/{name}/kept"
+        third = cli(*(str(tmp_path / "other-lakehouse") if a == demo_root else a for a in args),
+                    "--set", f"inputs.documents={demo_root}/demo/corpus/documents", "--set", f"outputs.kept={kept}")
     finally:
         release.touch()
         out, err = first.communicate(timeout=900)
@@ -55,6 +61,10 @@ def test_second_concurrent_run_refuses_and_tables_stay_consistent(spark, demo_ro
     ours = [line for line in second.stderr.splitlines() if line.startswith("lakesieve:")]  # not Spark's log
     assert len(ours) == 1 and ours[0] == second.stderr.strip().splitlines()[-1], second.stderr[-2000:]
     assert ours[0].startswith("lakesieve: ConcurrentRunError: run ") and "already writing" in ours[0], ours
+    last = third.stderr.strip().splitlines()[-1]
+    assert third.returncode == 2 and last.startswith(f"lakesieve: ConcurrentRunError: run {rows[0]['run_id']} ("), \
+        third.stderr[-2000:]
+    assert f"lakehouse {demo_root}) is already writing file:" in last and last.endswith("retry when it has finished")
     states = [r for r in ledger.latest_states(spark, demo_root).collect() if r["stage"] == name]
     assert not [r for r in states if r["status"] == "running"]
     baseline = baseline_runs[name]

@@ -34,7 +34,7 @@ def test_hash_features_and_reasons(volume):
     assert pd.isna(out["hash"][5]) and pd.isna(out["hash"][6])
     nulls = pd.DataFrame({"id": [None, "y"], "volume_id": ["v", None], "slice_index": [1, 2],
                           "image": [frame["image"][0]] * 2})
-    assert slice_features(nulls, strategy="hash", source="image")["reason"].tolist() == ["null id", "null volume_id"]
+    assert slice_features(nulls, strategy="hash", source="image")["reason"].tolist() == ["null_id", "null volume_id"]
 
 
 def test_grey_features_round_trip(volume):

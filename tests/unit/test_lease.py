@@ -30,6 +30,8 @@ def test_this_host_is_a_pid_check_and_other_hosts_a_lease(tmp_path, monkeypatch)
     # this very process: alive only while it is running that run (a notebook whose run could not
     # record its end, on a full disk, must not block its next run)
     assert not lease.alive(tmp_path, "r", f"{here}:{os.getpid()}", None)
+    _lease_file(tmp_path, "reused", time.time() - 30)  # a live pid behind a stale lease: the pid was reused
+    assert not lease.alive(tmp_path, "reused", f"{here}:{os.getppid()}", None)
     _lease_file(tmp_path, "fresh", time.time() - 3)
     _lease_file(tmp_path, "stale", time.time() - 30)
     assert lease.alive(tmp_path, "fresh", "worker-b:1", None)
@@ -70,3 +72,19 @@ def test_a_bad_lease_length_names_the_variable(monkeypatch):
     monkeypatch.setenv("LAKESIEVE_LEASE_SECONDS", "soon")
     with pytest.raises(ConfigError, match="LAKESIEVE_LEASE_SECONDS .* not 'soon'"):
         lease.lease_seconds()
+
+
+def test_an_output_is_locked_against_runs_of_any_lakehouse(tmp_path):
+    """Two lakehouses whose runs write one table (named through a symlink by the second): the second
+    refuses, naming the first; once the first ends (or dies: the kernel drops the lock), it may write."""
+    table = tmp_path / "shared" / "kept"
+    (tmp_path / "alias").symlink_to(tmp_path / "shared")
+    first = lease.OutputLocks({"kept": f"file:{table}"}, "run-a", "/lh1")
+    try:
+        with pytest.raises(ConcurrentRunError, match=r"run run-a \(.*lakehouse /lh1\) is already writing file:.*kept"):
+            lease.OutputLocks({"kept": f"file:{os.path.realpath(tmp_path / 'alias' / 'kept')}"}, "run-b", "/lh2")
+        lease.OutputLocks({"other": f"file:{tmp_path / 'shared' / 'other'}"}, "run-c", "/lh2").release()
+    finally:
+        first.release()
+    lease.OutputLocks({"kept": f"file:{table}"}, "run-b", "/lh2").release()
+    assert not table.exists()  # the lock lives beside the table, never inside it
