@@ -35,7 +35,8 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not exhaustive"
 
-# The SIGKILL / concurrent-run suite alone, every case: every stage killed and rerun on the full demo data (~20 min).
+# The SIGKILL / concurrent-run suite alone, every case: every stage killed and rerun on the full demo data,
+# apply and restore killed before each of their steps (~35 min).
 test-reliability: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m kill tests/reliability
 

@@ -278,6 +278,10 @@ def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: 
         except SafetyError as exc:
             raise ConfigError(str(exc)) from exc
         found[p] = (lakehouse.detect_format(TableRef(path=str(p))), None)
+    aliases: dict[str, list[str]] = {}  # table id -> the symlinks of the lake that point at it
+    for path in found:
+        if path.is_symlink() and inside(root, path):
+            aliases.setdefault(table_id(root, path.resolve()), []).append(table_id(root, path))
     profiles, sources = [], {}
     for path in sorted(found):
         fmt, reason = found[path]
@@ -285,6 +289,7 @@ def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: 
             profiles.append(TableProfile(table_id(root, path), str(path), fmt or "unknown").skip(reason))
             continue
         prof, schema = profile_table(spark, root, path, fmt)
+        prof.aliases = tuple(sorted(aliases.get(prof.table_id, ())))
         profiles.append(prof)
         if schema is not None:
             files = prof.data_files

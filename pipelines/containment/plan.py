@@ -145,6 +145,8 @@ def plan(edges: Sequence[Edge], profiles: Mapping[str, TableProfile], costs: Cos
          ilp_max_tables: int, ilp_time_limit_s: int) -> tuple[list[PlanRow], str]:
     """One :class:`PlanRow` per usable table, and the solver used (``ilp`` or ``greedy``)."""
     allowed, too_slow = _options(edges, profiles, costs)
+    aliased = {c for c in allowed if profiles[c].aliases}
+    allowed = {c: opts for c, opts in allowed.items() if c not in aliased}
     saving = {c: costs.storage_cost(c, int(profiles[c].size_bytes or 0)) for c in allowed}
     # A table whose cheapest rebuild costs more than its storage is never worth deleting.
     allowed = {c: [o for o in opts if saving[c] - o[2] > 0] or opts for c, opts in allowed.items()}
@@ -170,6 +172,9 @@ def plan(edges: Sequence[Edge], profiles: Mapping[str, TableProfile], costs: Cos
             continue
         if tid in used_as_parent:
             reason = "kept: rebuild parent of " + ", ".join(sorted(used_as_parent[tid]))
+        elif tid in aliased:
+            reason = (f"kept: the symlink '{prof.aliases[0]}' points at it (deleting it would leave the link "
+                      "dangling)")
         elif tid in worth:
             reason = "kept: its parents are needed or deleted"
         elif tid in allowed:

@@ -64,6 +64,8 @@ class TableProfile:
     columns: list[ColumnProfile] = field(default_factory=list)
     # Delta: the snapshot's data files (read directly as Parquet); not part of the profile output
     data_files: list[str] = field(default_factory=list, repr=False)
+    # symlinks in the lake that point at this table: it is never deleted (the links would dangle)
+    aliases: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

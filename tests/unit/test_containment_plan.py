@@ -85,3 +85,15 @@ def test_candidate_predicates_use_partitions_first_then_all_narrowed_ranges():
     assert sql_literal("it's", "string") == "'it\\'s'"
     assert sql_literal(19723.0, "date") == "DATE '2024-01-01'"
     assert sql_literal(1.5, "decimal(10,2)") is None
+
+
+def test_a_table_a_symlink_points_at_is_never_deleted():
+    """B is contained in A and worth deleting, but a symlink of the lake points at it: deleting it would
+    leave the link dangling, so it is kept, saying why; A, reached by no link, may still be a parent."""
+    profiles = _profiles({"A": 1_000_000, "B": 900_000, "C": 800_000})
+    profiles["B"].aliases = ("links/b",)
+    rows, _ = plan([_edge("A", "B"), _edge("A", "C")], profiles, CostModel(**COSTS, table_costs={}), ilp_max_tables=100,
+                   ilp_time_limit_s=10)
+    by_id = {r.table_id: r for r in rows}
+    assert by_id["B"].action == "keep" and "the symlink 'links/b' points at it" in by_id["B"].reason
+    assert by_id["C"].action == "delete" and by_id["C"].parent == "A"
