@@ -16,6 +16,10 @@ host; recovery first *revokes* the lease, and a run that finds its own lease rev
 partitioned away, not dead — stops before its next commit (:meth:`Lease.check`), so two hosts never
 both commit a run. Clocks of the hosts must agree to well within the lease length.
 
+Leases are files, so they work on local and mounted storage (NFS, DBFS and Unity Catalog volumes
+through their FUSE mounts). A lakehouse named by a URI (``s3a://``, ``abfss://``) has none: a run of
+another host is then assumed alive, as before leases, and a lost one must be marked by hand.
+
 The host is ``LAKESIEVE_HOST_ID`` when set (for pods whose hostnames repeat, and for the reliability
 suite, which runs a stage "on another host" this way), else the hostname.
 """
@@ -31,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipelines.core.errors import ConcurrentRunError, ConfigError
+from pipelines.core.lakehouse import is_local
 
 DEFAULT_LEASE_S = 300.0
 _ACTIVE: set[str] = set()  # the runs this process is running now
@@ -57,7 +62,12 @@ def lease_seconds() -> float:
     return value
 
 
-def _path(root: str | Path, run_id: str) -> Path:
+def _path(root: str | Path, run_id: str) -> Path | None:
+    """The lease file of a run; None for a lakehouse that is a URI (leases are files on local or mounted
+    storage; see the module docstring)."""
+    if not is_local(str(root)):
+        return None
+    root = str(root)[len("file:"):] if str(root).startswith("file:") else str(root)
     return Path(root) / "_lakesieve" / "leases" / f"{run_id}.json"
 
 
@@ -94,6 +104,8 @@ def alive(root: str | Path, run_id: str, owner: str, started_at: datetime | None
             return run_id in _ACTIVE  # whose final row could not be written (a full disk) is over
         if not _pid_alive(pid):
             return False
+    if _path(root, run_id) is None:  # a URI lakehouse: no leases; another host's run is assumed alive
+        return True
     if _revoked(root, run_id) is not None:
         return False
     lease = _read(_path(root, run_id))
@@ -108,6 +120,8 @@ def alive(root: str | Path, run_id: str, owner: str, started_at: datetime | None
 
 
 def _revoked(root: str | Path, run_id: str) -> str | None:
+    if _path(root, run_id) is None:
+        return None
     data = _read(_path(root, run_id).with_suffix(".revoked"))
     return None if data is None else str(data.get("by", "another run"))
 
@@ -115,6 +129,8 @@ def _revoked(root: str | Path, run_id: str) -> str | None:
 def revoke(root: str | Path, run_id: str, by: str) -> None:
     """Revoke a dead run's lease (before its outputs are rolled back), so it can never commit: a file of
     its own beside the lease, which the owner never writes, so no renewal can overwrite it."""
+    if _path(root, run_id) is None:
+        return
     path = _path(root, run_id).with_suffix(".revoked")
     path.parent.mkdir(parents=True, exist_ok=True)
     _write(path, {"run_id": run_id, "by": by, "at": time.time()})
@@ -124,12 +140,15 @@ class Lease:
     """This run's lease, renewed by a daemon thread until :meth:`release`."""
 
     def __init__(self, root: str | Path, run_id: str):
-        self.path, self.run_id = _path(root, run_id), run_id
+        self.root, self.path, self.run_id = root, _path(root, run_id), run_id
         self.lease_s = lease_seconds()
         self._stop = threading.Event()
+        _ACTIVE.add(run_id)
+        self._thread = None
+        if self.path is None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._renew()
-        _ACTIVE.add(run_id)
         self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
         self._thread.start()
 
@@ -147,7 +166,9 @@ class Lease:
     def check(self) -> None:
         """Raise :class:`ConcurrentRunError` when another run has recovered (revoked) this one, or its
         lease lapsed (it could not be renewed): this run must not commit anything more."""
-        by = _revoked(self.path.parent.parent.parent, self.run_id)
+        if self.path is None:
+            return
+        by = _revoked(self.root, self.run_id)
         lease = _read(self.path)
         if by is not None or lease is None:
             by = by or "an unknown run"
@@ -160,6 +181,8 @@ class Lease:
     def release(self) -> None:
         _ACTIVE.discard(self.run_id)
         self._stop.set()
+        if self._thread is None:
+            return
         self._thread.join(timeout=5)
         try:
             self.path.unlink()

@@ -88,3 +88,13 @@ def test_an_output_is_locked_against_runs_of_any_lakehouse(tmp_path):
         first.release()
     lease.OutputLocks({"kept": f"file:{table}"}, "run-b", "/lh2").release()
     assert not table.exists()  # the lock lives beside the table, never inside it
+
+
+def test_a_uri_lakehouse_has_no_lease_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    held = lease.Lease("s3a://bucket/lakehouse", "run-9")
+    held.check()
+    assert lease.alive("s3a://bucket/lakehouse", "run-9", "worker-b:1", None)  # assumed alive, as before leases
+    lease.revoke("s3a://bucket/lakehouse", "run-9", "me:1")
+    held.release()
+    assert list(tmp_path.iterdir()) == []  # nothing written locally under a path spelled like the URI
