@@ -78,22 +78,31 @@ def trash_dir(root: Path, *parts: str) -> Path:
 
 # ---- what a table is, byte for byte ---------------------------------------------------------------
 
+def walk(path: Path) -> tuple[list[Path], Path | None]:
+    """(every file of a table folder, the first symlink found in it or None); the one walk that both the
+    scan (a table with a symlinked file is skipped) and the journal (such a table never moves) use."""
+    files = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath, name)
+            if p.is_symlink():
+                return sorted(files), p
+            if name in filenames:
+                files.append(p)
+    return sorted(files), None
+
+
 def _files(path: Path) -> list[Path]:
     """Every file of a table (a file or a folder tree); a symlink anywhere in it is refused."""
     if path.is_symlink():
         raise SafetyError(f"'{path}' is a symlink; tables are moved only as their own files")
     if path.is_file():
         return [path]
-    out = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in sorted(dirnames + filenames):
-            p = Path(dirpath, name)
-            if p.is_symlink():
-                raise SafetyError(f"'{p}' in table '{path}' is a symlink; tables are moved only as their own files")
-            if name in filenames:
-                out.append(p)
-        dirnames.sort()
-    return sorted(out)
+    files, link = walk(path)
+    if link is not None:
+        raise SafetyError(f"'{link}' in table '{path}' is a symlink; tables are moved only as their own files")
+    return files
 
 
 def listing(path: Path) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
-from jobs.containment_journal import real_under
+from jobs.containment_journal import real_under, walk
 from pipelines.containment.profile import ColumnProfile, TableProfile
 from pipelines.containment.stats import (
     aggregate_stats,
@@ -75,7 +75,7 @@ def scan(root: Path) -> Iterator[tuple[Path, str | None, str | None]]:
                 if fmt is None:
                     stack.append(entry)
                     continue
-                link = _first_symlink(entry)
+                link = walk(entry)[1]
                 yield entry, fmt, None if link is None else (
                     f"'{link.relative_to(entry)}' in it is a symlink; a table is profiled only when all its "
                     "files are its own")
@@ -83,14 +83,6 @@ def scan(root: Path) -> Iterator[tuple[Path, str | None, str | None]]:
                 yield entry, "parquet", None
             elif entry.suffix == ".csv":
                 yield entry, "csv", None
-
-
-def _first_symlink(folder: Path) -> Path | None:
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in sorted(dirnames + filenames):
-            if Path(dirpath, name).is_symlink():
-                return Path(dirpath, name)
-    return None
 
 
 def _is_parquet_dir(folder: Path) -> bool:
