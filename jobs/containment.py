@@ -27,7 +27,8 @@ def load(spark, refs, params: ContainmentParams):
     lake_ref = refs["lake"]
     if lake_ref.path is None:
         raise ConfigError("config key 'inputs.lake' must be a folder path (the lake root), not a catalog name")
-    profiles, tables = build_lake(spark, lake_ref.path, params.tables, params.scan_lake)
+    profiles, tables = build_lake(spark, lake_ref.path, params.tables, params.scan_lake,
+                                 params.include, params.exclude)
     prints = {f"table:{p.table_id}": p.fingerprint or p.status for p in profiles}
     table_costs = {}
     costs_ref = refs.get("costs")

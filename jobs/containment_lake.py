@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from fnmatch import fnmatchcase
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
@@ -55,6 +56,11 @@ def table_id(root: Path, path: Path) -> str:
 def scan(root: Path) -> Iterator[tuple[Path, str | None, str | None]]:
     """(path, format, reason-if-refused) of every table under ``root``; names starting '_' or '.' are skipped.
 
+    What a table is (docs/containment.md, "Which tables"): a folder with ``_delta_log`` is one Delta
+    table; a folder of Parquet files (directly, or under hive ``key=value`` folders) is one Parquet
+    table when its files share a schema, else each file is a table of its own; any other ``.parquet``
+    or ``.csv`` file is a table; other folders are searched.
+
     A table is found under its real path only: a symlink in the lake (to a table of the lake, or out
     of it) is listed as refused, never followed, so one table is never profiled twice (and never
     becomes its own parent); a table with a symlink among its files is refused as well."""
@@ -76,13 +82,36 @@ def scan(root: Path) -> Iterator[tuple[Path, str | None, str | None]]:
                     stack.append(entry)
                     continue
                 link = walk(entry)[1]
-                yield entry, fmt, None if link is None else (
-                    f"'{link.relative_to(entry)}' in it is a symlink; a table is profiled only when all its "
-                    "files are its own")
+                if link is not None:
+                    yield entry, fmt, (f"'{link.relative_to(entry)}' in it is a symlink; a table is profiled only "
+                                       "when all its files are its own")
+                elif fmt == "parquet" and not _one_schema(entry):
+                    # files that do not share a schema are separate tables, never silently unioned
+                    for f in sorted(entry.glob("*.parquet"), key=lambda p: p.name):
+                        if not f.name.startswith(("_", ".")):
+                            yield f, "parquet", None
+                else:
+                    yield entry, fmt, None
             elif entry.suffix == ".parquet":
                 yield entry, "parquet", None
             elif entry.suffix == ".csv":
                 yield entry, "csv", None
+
+
+def _one_schema(folder: Path) -> bool:
+    """True when the Parquet files directly in ``folder`` share one schema (column names and types),
+    or when it is hive-partitioned (``key=value`` folders: one dataset by construction). A file whose
+    footer cannot be read leaves the folder one table, reported unreadable with the real cause."""
+    import pyarrow.parquet as pq
+
+    files = [f for f in folder.iterdir() if f.suffix == ".parquet" and not f.name.startswith(("_", "."))]
+    if len(files) < 2:
+        return True
+    try:
+        schemas = {tuple((fld.name, str(fld.type)) for fld in pq.read_schema(f)) for f in files}
+    except Exception:  # noqa: BLE001 - an unreadable footer is reported by profiling, not here
+        return True
+    return len(schemas) == 1
 
 
 def _is_parquet_dir(folder: Path) -> bool:
@@ -247,7 +276,18 @@ def profile_catalog(spark, name: str) -> tuple[TableProfile, Any]:
     return prof, (schema if prof.ok else None)
 
 
-def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: bool):
+def selection_reason(tid: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """Why a table id is left out by the ``include`` / ``exclude`` globs, or None when it is in."""
+    hit = next((g for g in exclude if fnmatchcase(tid, g)), None)
+    if hit is not None:
+        return f"excluded by params.exclude '{hit}'"
+    if include and not any(fnmatchcase(tid, g) for g in include):
+        return "not matched by params.include"
+    return None
+
+
+def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: bool,
+               include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()):
     """(profiles, LakeTables) for every table under ``lake_root`` plus ``extra_tables``."""
     root = Path(lake_root)
     if not root.is_dir():
@@ -277,6 +317,7 @@ def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: 
     profiles, sources = [], {}
     for path in sorted(found):
         fmt, reason = found[path]
+        reason = reason or selection_reason(table_id(root, path), include, exclude)
         if reason is not None:
             profiles.append(TableProfile(table_id(root, path), str(path), fmt or "unknown").skip(reason))
             continue

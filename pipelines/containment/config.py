@@ -18,6 +18,17 @@ class ContainmentParams:
         (), doc="extra table references (paths under the lake root or catalog names) profiled with the "
                 "tables found by scanning the lake root; empty: scan only")
     scan_lake: bool = param(True, doc="scan the lake root (input 'lake') for Delta / Parquet / CSV tables")
+    include: tuple[str, ...] = param(
+        (), doc="globs over table ids (paths under the lake root, e.g. 'sales/*'); when given, only matching "
+                "tables are profiled, the rest are listed as skipped")
+    exclude: tuple[str, ...] = param(
+        (), doc="globs over table ids never profiled (listed as skipped with the glob that matched)")
+    protect: tuple[str, ...] = param(
+        (), doc="globs over table ids the plan never deletes (they may still be parents)")
+    prefer: tuple[str, ...] = param(
+        (), doc="which of two equal copies to keep, most preferred first: a format ('delta', 'parquet', 'csv', "
+                "'catalog') or a glob over table ids (e.g. ['delta', 'raw/*']); a preferred table is never "
+                "deleted in favour of an equal, less preferred one. Empty: the cheaper plan decides")
     semantics: Literal["bag", "set"] = param(
         "bag", doc="bag: multiplicities count (R2D2 §3 containment on multisets; only bag containment "
                    "lets a deleted table be rebuilt exactly, so it is the default); set: distinct rows")

@@ -5,8 +5,9 @@ pseudo-random sample of C's distinct rows, independent of partitioning and row o
 among the hashes of P projected onto C's columns. One missing hash proves C is not contained (equal
 rows hash alike; :mod:`pipelines.containment.rowhash`). Each parent projection is hashed once per distinct child
 column set, not once per edge, and each child is sampled once whatever its number of parents.
-Widening casts need no work: the hash is canonical per type family, so C's row hashes equal those
-of C cast to P's types.
+Both sides are hashed in the edge's compare types (:func:`pipelines.containment.verify.compared`), so a
+child whose types differ from the parent's in width or family (an int copy of a bigint column, a CSV
+whose types Spark inferred) is probed by value.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from pyspark.sql import functions as F
 
 from pipelines.containment.graph import Edge
 from pipelines.containment.rowhash import hash_rows
+from pipelines.containment.types import parses
+from pipelines.containment.verify import compared
 
 
 @dataclass
@@ -36,7 +39,7 @@ def _union(frames: Sequence[DataFrame]) -> DataFrame:
     return out
 
 
-def child_sample(df: DataFrame, columns: Sequence[str], sample_rows: int, num_rows: int) -> DataFrame:
+def child_sample(df: DataFrame, columns: Sequence[str] | None, sample_rows: int, num_rows: int) -> DataFrame:
     """A deterministic Bernoulli sample of ``df``'s distinct row hashes, about ``sample_rows`` of them.
 
     A row is kept when its canonical hash, read as an unsigned 64-bit number, falls below
@@ -44,13 +47,22 @@ def child_sample(df: DataFrame, columns: Sequence[str], sample_rows: int, num_ro
     whatever the partitioning or row order. Identical rows share a hash, so distinct rows are
     sampled independently (for a well-mixed hash) with probability q each.
     """
-    hashed = hash_rows(df, list(columns))
+    hashed = hash_rows(df, list(columns) if columns is not None else None)
     if num_rows <= sample_rows:
         return hashed
     q = sample_rows / num_rows
     # unsigned comparison of the hash with q * 2^64: shift the signed long by 2^63 into [0, 2^64)
     threshold = int(q * 2**64) - 2**63
     return hashed.where(F.col("row_hash") < F.lit(threshold))
+
+
+def _parsed(e: Edge) -> list[bool]:
+    return [parses(pt, ct) for pt, ct in zip(e.parent_types, e.compare_types)]
+
+
+def _sample_key(e: Edge) -> tuple:
+    """A child is sampled once per way of reading it (its columns in the edge's compare types)."""
+    return (e.child, tuple(c.lower() for c in e.columns), e.compare_types, tuple(_parsed(e)))
 
 
 def _batches(edges: Sequence[Edge], max_projections: int) -> list[list[Edge]]:
@@ -80,24 +92,26 @@ def prune(edges: Sequence[Edge], tables: Mapping[str, DataFrame], row_counts: Ma
     for batch in _batches(live, max_projections_per_job):
         projections = sorted({e.projection_key for e in batch})
         proj_id = {k: i for i, k in enumerate(projections)}
-        children = sorted({e.child for e in batch})
+        samples = sorted({_sample_key(e) for e in batch})
+        sample_id = {k: i for i, k in enumerate(samples)}
         probe_frames = []
         for key in projections:
-            parent, _ = key
-            cols = next(e.parent_columns for e in batch if e.projection_key == key)
-            probe_frames.append(hash_rows(tables[parent], list(cols)).withColumn("projection", F.lit(proj_id[key])))
-            stats.parent_rows_hashed += int(row_counts.get(parent, 0))
+            e = next(e for e in batch if e.projection_key == key)
+            side = compared(tables[e.parent], e.parent_columns, e.parent_types, e.compare_types, _parsed(e))
+            probe_frames.append(hash_rows(side).withColumn("projection", F.lit(proj_id[key])))
+            stats.parent_rows_hashed += int(row_counts.get(e.parent, 0))
         sample_frames = []
-        for child in children:
-            cols = next(e.columns for e in batch if e.child == child)
-            n = int(row_counts.get(child, 0))
-            sample_frames.append(child_sample(tables[child], cols, sample_rows, n).withColumn("child", F.lit(child)))
-        stats.children_sampled += len(children)
+        for key in samples:
+            e = next(e for e in batch if _sample_key(e) == key)
+            side = compared(tables[e.child], e.columns, e.child_types, e.compare_types, _parsed(e))
+            n = int(row_counts.get(e.child, 0))
+            sample_frames.append(child_sample(side, None, sample_rows, n).withColumn("sample", F.lit(sample_id[key])))
+        stats.children_sampled += len({e.child for e in batch})
         stats.projections_hashed += len(projections)
-        edge_rows = [(i, e.child, proj_id[e.projection_key]) for i, e in enumerate(batch)]
-        edge_df = spark.createDataFrame(edge_rows, "edge int, child string, projection int")
+        edge_rows = [(i, sample_id[_sample_key(e)], proj_id[e.projection_key]) for i, e in enumerate(batch)]
+        edge_df = spark.createDataFrame(edge_rows, "edge int, sample int, projection int")
         # small: about sample_rows hashes per child, joined to the child's edges
-        edge_samples = edge_df.join(_union(sample_frames), "child").select("edge", "projection", "row_hash")
+        edge_samples = edge_df.join(_union(sample_frames), "sample").select("edge", "projection", "row_hash")
         matched = (_union(probe_frames)
                    .join(F.broadcast(edge_samples), ["projection", "row_hash"])
                    .select("edge", "row_hash", F.lit(1).alias("matched")))

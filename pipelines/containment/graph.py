@@ -2,7 +2,8 @@
 
 Built from an inverted index column -> tables, never by comparing all pairs: the candidate parents
 of C are the intersection of the posting lists of C's columns (smallest list first), and only those
-are checked for type compatibility (:func:`pipelines.containment.types.widens_to`).
+are checked for type compatibility (:func:`pipelines.containment.types.compare_type`: by value
+family, in either direction of width, CSV-inferred types against text).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Sequence
 
 from pipelines.containment.profile import TableProfile
 from pipelines.containment.rowhash import canonical_order
-from pipelines.containment.types import widens_to
+from pipelines.containment.types import compare_type
 
 EDGES_DDL = (
     "parent string, child string, columns array<string>, parent_columns array<string>, "
@@ -43,6 +44,11 @@ class Edge:
     rows_child_not_in_parent: int | None = None
     rows_parent_not_in_child: int | None = None
     relation: str | None = None          # contained | equal (verified edges)
+    compare_types: tuple[str, ...] = ()  # the type each column pair is compared in (types.compare_type)
+
+    def __post_init__(self) -> None:
+        if not self.compare_types:
+            self.compare_types = tuple(compare_type(c, p) or p for c, p in zip(self.child_types, self.parent_types))
 
     @property
     def key(self) -> tuple[str, str]:
@@ -55,7 +61,7 @@ class Edge:
     @property
     def projection_key(self) -> tuple[str, tuple[str, ...]]:
         """The parent's projection this edge probes: computed once per (parent, child column set)."""
-        return (self.parent, tuple(c.lower() for c in self.parent_columns))
+        return (self.parent, tuple(c.lower() for c in self.parent_columns), self.compare_types)
 
     def prune(self, step_rule: str, detail: str | None = None) -> None:
         self.pruned_by, self.detail = step_rule, detail
@@ -116,11 +122,13 @@ def schema_candidates(profiles: Sequence[TableProfile]) -> tuple[list[Edge], Gra
             stats.name_candidates += 1
             pcols = [parent.column(n) for n in ordered]
             ccols = [child.column(n) for n in ordered]
-            if not all(widens_to(c.data_type, p.data_type) for c, p in zip(ccols, pcols)):
+            common = tuple(compare_type(c.data_type, p.data_type) for c, p in zip(ccols, pcols))
+            if None in common:
                 stats.type_mismatches += 1
                 continue
             edges.append(Edge(parent_id, child_id, tuple(c.name for c in ccols), tuple(p.name for p in pcols),
-                              tuple(c.data_type for c in ccols), tuple(p.data_type for p in pcols)))
+                              tuple(c.data_type for c in ccols), tuple(p.data_type for p in pcols),
+                              compare_types=common))
     stats.edges = len(edges)
     return edges, stats
 

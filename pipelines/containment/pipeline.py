@@ -115,7 +115,8 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
     profile_df = spark.createDataFrame(profile_rows(snapshot.profiles, parents, children), PROFILE_DDL)
     edges_df = spark.createDataFrame([e.row(params.semantics) for e in found.edges], EDGES_DDL)
     rows, solver = planning.plan(found.edges, profiles, cost_model(params, snapshot.table_costs),
-                                 ilp_max_tables=params.ilp_max_tables, ilp_time_limit_s=params.ilp_time_limit_s)
+                                 ilp_max_tables=params.ilp_max_tables, ilp_time_limit_s=params.ilp_time_limit_s,
+                                 rules=planning.Rules(params.protect, params.prefer))
     chosen = {r.table_id: r.parent for r in rows if r.action == "delete"}
     recipes = recipe_mod.choose_recipes(chosen, {e.key: e for e in found.edges}, profiles, snapshot.tables)
     # A recipe by row keys stores one key per distinct row: children above max_key_rows are kept.

@@ -13,10 +13,14 @@ Solved exactly as a 0-1 ILP (PuLP with its bundled CBC) up to ``ilp_max_tables``
               x_PC = 0 unless latency_PC <= limit_C
 
 and greedily above (largest net saving first, never deleting a table a deletion relies on).
+
+User rules come first: a table matching a ``protect`` glob is never deleted, and of two equal copies
+the one ranked higher by ``prefer`` (formats or id globs) is never deleted in favour of the other.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Mapping, Sequence
 
 from pipelines.containment.graph import Edge
@@ -79,12 +83,34 @@ class PlanRow:
                 self.latency_limit_s, self.access_per_month, self.solver)
 
 
-def _options(edges: Sequence[Edge], profiles: Mapping[str, TableProfile], costs: CostModel):
-    """(allowed rebuild options per child, reason per child without any)."""
+@dataclass(frozen=True)
+class Rules:
+    """The user's planning rules: ``protect`` globs and the ``prefer`` order (see the module docstring)."""
+
+    protect: tuple[str, ...] = ()
+    prefer: tuple[str, ...] = ()
+
+    def protected_by(self, table_id: str) -> str | None:
+        return next((g for g in self.protect if fnmatchcase(table_id, g)), None)
+
+    def rank(self, prof: TableProfile) -> int:
+        for i, entry in enumerate(self.prefer):
+            if entry == prof.format or fnmatchcase(prof.table_id, entry):
+                return i
+        return len(self.prefer)
+
+
+def _options(edges: Sequence[Edge], profiles: Mapping[str, TableProfile], costs: CostModel, rules: Rules):
+    """(allowed rebuild options per child, children whose only options were too slow, children kept
+    because an equal parent is less preferred)."""
     allowed: dict[str, list[tuple[str, float, float]]] = {}
     too_slow: set[str] = set()
+    preferred: dict[str, str] = {}
     for e in edges:
         if e.reached != "verified":
+            continue
+        if e.relation == "equal" and rules.rank(profiles[e.child]) < rules.rank(profiles[e.parent]):
+            preferred.setdefault(e.child, e.parent)
             continue
         psize = int(profiles[e.parent].size_bytes or 0)
         latency = costs.rebuild_latency(psize)
@@ -94,7 +120,7 @@ def _options(edges: Sequence[Edge], profiles: Mapping[str, TableProfile], costs:
         allowed.setdefault(e.child, []).append((e.parent, latency, costs.rebuild_cost(e.child, psize)))
     for child in allowed:
         allowed[child].sort(key=lambda o: (o[2], o[0]))
-    return allowed, too_slow
+    return allowed, too_slow, preferred
 
 
 def _solve_ilp(allowed, saving, time_limit_s: int) -> dict[str, str]:
@@ -132,7 +158,8 @@ def _solve_greedy(allowed, saving) -> dict[str, str]:
     for c in order:
         if c in needed:
             continue
-        for p, _, cost in allowed[c]:
+        # a parent that is kept anyway (no deletion option of its own) first, then the cheapest rebuild
+        for p, _, cost in sorted(allowed[c], key=lambda o: (o[0] in allowed, o[2], o[0])):
             if p in chosen or saving[c] - cost <= 0:
                 continue
             chosen[c] = p
@@ -142,11 +169,12 @@ def _solve_greedy(allowed, saving) -> dict[str, str]:
 
 
 def plan(edges: Sequence[Edge], profiles: Mapping[str, TableProfile], costs: CostModel, *,
-         ilp_max_tables: int, ilp_time_limit_s: int) -> tuple[list[PlanRow], str]:
+         ilp_max_tables: int, ilp_time_limit_s: int, rules: Rules = Rules()) -> tuple[list[PlanRow], str]:
     """One :class:`PlanRow` per usable table, and the solver used (``ilp`` or ``greedy``)."""
-    allowed, too_slow = _options(edges, profiles, costs)
+    allowed, too_slow, preferred = _options(edges, profiles, costs, rules)
     aliased = {c for c in allowed if profiles[c].aliases}
-    allowed = {c: opts for c, opts in allowed.items() if c not in aliased}
+    protected = {c: g for c in allowed if (g := rules.protected_by(c)) is not None}
+    allowed = {c: opts for c, opts in allowed.items() if c not in aliased and c not in protected}
     saving = {c: costs.storage_cost(c, int(profiles[c].size_bytes or 0)) for c in allowed}
     # A table whose cheapest rebuild costs more than its storage is never worth deleting.
     allowed = {c: [o for o in opts if saving[c] - o[2] > 0] or opts for c, opts in allowed.items()}
@@ -172,6 +200,8 @@ def plan(edges: Sequence[Edge], profiles: Mapping[str, TableProfile], costs: Cos
             continue
         if tid in used_as_parent:
             reason = "kept: rebuild parent of " + ", ".join(sorted(used_as_parent[tid]))
+        elif tid in protected:
+            reason = f"kept: protected by params.protect '{protected[tid]}'"
         elif tid in aliased:
             reason = (f"kept: the symlink '{prof.aliases[0]}' points at it (deleting it would leave the link "
                       "dangling)")
@@ -179,6 +209,8 @@ def plan(edges: Sequence[Edge], profiles: Mapping[str, TableProfile], costs: Cos
             reason = "kept: its parents are needed or deleted"
         elif tid in allowed:
             reason = "kept: rebuild cost exceeds storage saving"
+        elif tid in preferred:
+            reason = f"kept: preferred by params.prefer over its equal copy {preferred[tid]}"
         elif tid in too_slow:
             reason = "kept: rebuild latency over its limit"
         elif tid in verified_parents:

@@ -69,6 +69,8 @@ def sql_literal(value: float | str, type_name: str) -> str | None:
 def _column_condition(child: ColumnProfile, parent: ColumnProfile, pname: str) -> str | None:
     """The narrowest condition on parent column ``pname`` that the child's range implies, or None."""
     q = quote_identifier(pname)
+    if (family(child.data_type) == "string") != (family(parent.data_type) == "string"):
+        return None  # text against typed values: the orders differ ('10' < '9'), no range condition
     parts = []
     cmin = child.min_num if child.min_num is not None else child.min_str
     cmax = child.max_num if child.max_num is not None else child.max_str

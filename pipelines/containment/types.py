@@ -1,10 +1,25 @@
-"""Type families and widening: when a child's column type may be read as the parent's (R2D2 §3).
+"""Type families: when a child column may be contained in a parent column of another type (R2D2 §3).
 
-A child column is compatible with a parent column when the types are equal or the child's widens to
-the parent's without changing any value: byte < short < int < bigint, float < double,
-decimal(p, s) < decimal(p', s') with s' >= s and p'-s' >= p-s, char/varchar < string. Crossing
-families (int -> double, date -> timestamp) is not widening here: the value's text changes, and
-R2D2 counts such tables as different data.
+Containment is decided *by value*, not by declared width: a copy of a table whose writer chose
+``int`` where the original has ``bigint`` (or the reverse, or a CSV whose types Spark inferred)
+holds the same data. :func:`compare_type` names the type in which a child and a parent column are
+compared; a child is contained only when its rows, in those types, are a sub-bag of the parent's,
+and its recipe rebuilds it by casting the parent's columns back to the child's types (exact for
+every matched value; the recipe's checksum verifies it after each rebuild). The rules:
+
+* numbers of one kind compare in the wider type, either direction: byte/short/int/bigint as
+  ``bigint``; float/double as ``double`` (a float widens to a double exactly, so a double equals a
+  float only when it is that float bit for bit); decimals as a decimal wide enough for both;
+  integers with decimals as a decimal;
+* integers with floating point compare as ``double``: exact while the integers' bounds stay within
+  2^53 (min-max pruning drops the pair otherwise, :mod:`pipelines.containment.minmax`);
+* a string child and a typed parent compare as text (the parent's value cast to string, Spark's
+  canonical text: what a rebuild gives back);
+* a typed child and a string parent (a CSV copy whose types Spark inferred, kept as text in the
+  original) compare in the child's type: the parent's text is parsed (``try_cast``); text that does
+  not parse matches nothing;
+* boolean, date, timestamp and timestamp_ntz compare only with their own type. Decimals with
+  floating point, dates with timestamps: different data (the value's text changes).
 """
 from __future__ import annotations
 
@@ -63,3 +78,53 @@ def widens_to(child: str, parent: str) -> bool:
     if fc == "string":
         return p == "string"
     return False
+
+
+DOUBLE_EXACT_INT = 2 ** 53  # integers up to this magnitude are exact as doubles
+
+
+def _decimal(t: str) -> tuple[int, int] | None:
+    m = _DECIMAL.match(t)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _common_decimal(a: tuple[int, int], b: tuple[int, int]) -> str:
+    scale = max(a[1], b[1])
+    return f"decimal({min(38, max(a[0] - a[1], b[0] - b[1]) + scale)},{scale})"
+
+
+def compare_type(child: str, parent: str) -> str | None:
+    """The Spark type in which a ``child`` column and a ``parent`` column are compared, or None when
+    their values are different data (see the module docstring)."""
+    c, p = child.strip().lower(), parent.strip().lower()
+    fc, fp = family(c), family(p)
+    if fc is None or fp is None:
+        return None
+    if c == p:
+        return c
+    if fc == fp == "string":
+        return "string"
+    if fc == "string":
+        return "string"                   # typed parent rendered as text
+    if fp == "string":
+        return c                          # the parent's text parsed into the child's type
+    numeric = {"int", "float", "decimal"}
+    if fc not in numeric or fp not in numeric:
+        return None                       # boolean / date / timestamp only with their own type
+    if fc == fp == "int":
+        return "bigint"
+    if "decimal" in (fc, fp):
+        if "float" in (fc, fp):
+            return None
+        return _common_decimal(_decimal(c) or (19, 0), _decimal(p) or (19, 0))
+    return "double"                       # float/float, int/float
+
+
+def parses(source: str, target: str) -> bool:
+    """True when reading a ``source`` value as ``target`` parses text (may fail: ``try_cast``)."""
+    return family(source) == "string" and family(target) != "string"
+
+
+def needs_int_bound(source: str, target: str) -> bool:
+    """True when an integer column is compared as a double: exact only within 2^53."""
+    return family(source) == "int" and target.strip().lower() == "double"

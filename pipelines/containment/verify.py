@@ -20,6 +20,7 @@ from pyspark.sql import types as T
 
 from pipelines.containment.graph import Edge
 from pipelines.containment.rowhash import exact_float
+from pipelines.containment.types import parses
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,12 @@ def encode_rows(df: DataFrame, columns: Sequence[str], names: Sequence[str] | No
 
 
 def project_cast(df: DataFrame, columns: Sequence[str], names: Sequence[str], types: Sequence[str]) -> DataFrame:
-    """``df`` projected onto ``columns``, renamed to ``names`` and cast to ``types``."""
-    return df.select(*[F.col(f"`{c}`").cast(t).alias(n) for c, n, t in zip(columns, names, types)])
+    """``df`` projected onto ``columns``, renamed to ``names`` and cast to ``types`` (``try_cast`` where the
+    type changes: a rebuild narrows a parent's values to the child's types, and only the rows it keeps
+    need to fit; the result is verified against the child's checksum)."""
+    own = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    return df.select(*[(F.col(f"`{c}`") if own.get(c) == t else F.col(f"`{c}`").try_cast(t)).alias(n)
+                       for c, n, t in zip(columns, names, types)])
 
 
 def compare_pairs(pairs: Sequence[tuple[DataFrame, DataFrame]], batch_pairs: int = 40) -> list[PairCounts]:
@@ -100,10 +105,37 @@ def _compare_batch(pairs: Sequence[tuple[DataFrame, DataFrame]]) -> list[PairCou
     return out
 
 
-def edge_pair(edge: Edge, tables: Mapping[str, DataFrame]) -> tuple[DataFrame, DataFrame]:
-    """(child cast to the parent's types, parent projected), both with the parent's column names."""
-    child = project_cast(tables[edge.child], edge.columns, edge.parent_columns, edge.parent_types)
-    parent = project_cast(tables[edge.parent], edge.parent_columns, edge.parent_columns, edge.parent_types)
+def read_as(col: Column, own: str, target: str) -> Column:
+    """Column ``col`` of type ``own`` read as ``target`` (:func:`pipelines.containment.types.compare_type`):
+    widening casts are exact; text read as a typed value is parsed with ``try_cast`` (null when it
+    does not parse: the caller flags it, see :func:`compared`)."""
+    if own.lower() == target.lower():
+        return col
+    return col.try_cast(target) if parses(own, target) else col.cast(target)
+
+
+def compared(df: DataFrame, columns: Sequence[str], types: Sequence[str], compare_types: Sequence[str],
+             parsed: Sequence[bool]) -> DataFrame:
+    """``df``'s ``columns`` in the types an edge compares them in, named ``c0, c1, ...``.
+
+    Where ``parsed[i]`` (the parent's text parsed into the child's type), a boolean column ``u<i>``
+    marks text that did not parse, so it matches no child value, not even a null (the child side
+    has ``u<i>`` false)."""
+    out = []
+    for i, (c, own, target) in enumerate(zip(columns, types, compare_types)):
+        ref = F.col(f"`{c.replace('`', '``')}`")
+        value = read_as(ref, own, target)
+        out.append(value.alias(f"c{i}"))
+        if parsed[i]:
+            out.append((ref.isNotNull() & value.isNull() if parses(own, target) else F.lit(False)).alias(f"u{i}"))
+    return df.select(*out)
+
+
+def edge_sides(edge: Edge, tables: Mapping[str, DataFrame]) -> tuple[DataFrame, DataFrame]:
+    """(child, parent) projected onto the edge's columns in its compare types (:func:`compared`)."""
+    parsed = [parses(pt, ct) for pt, ct in zip(edge.parent_types, edge.compare_types)]
+    child = compared(tables[edge.child], edge.columns, edge.child_types, edge.compare_types, parsed)
+    parent = compared(tables[edge.parent], edge.parent_columns, edge.parent_types, edge.compare_types, parsed)
     return child, parent
 
 
@@ -113,7 +145,7 @@ def verify(edges: Sequence[Edge], tables: Mapping[str, DataFrame], semantics: st
     rows_compared = 0
     for start in range(0, len(live), batch_edges):
         batch = live[start:start + batch_edges]
-        counts = compare_pairs([edge_pair(e, tables) for e in batch])
+        counts = compare_pairs([edge_sides(e, tables) for e in batch])
         for e, c in zip(batch, counts):
             rows_compared += c.child_rows + c.parent_rows
             e.rows_child_not_in_parent = c.child_not_in_parent if semantics == "bag" else c.distinct_child_not_in_parent

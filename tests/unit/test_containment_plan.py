@@ -97,3 +97,31 @@ def test_a_table_a_symlink_points_at_is_never_deleted():
     by_id = {r.table_id: r for r in rows}
     assert by_id["B"].action == "keep" and "the symlink 'links/b' points at it" in by_id["B"].reason
     assert by_id["C"].action == "delete" and by_id["C"].parent == "A"
+
+
+@pytest.mark.parametrize("solver_limit", [100, 0])
+def test_protect_globs_and_the_prefer_order_decide_which_copy_is_kept(solver_limit):
+    from pipelines.containment.plan import Rules
+
+    # a Delta table, its equal Parquet and CSV copies (the CSV is the largest), and a child of all three
+    profiles = {"delta/t": TableProfile("delta/t", "/l/delta/t", "delta", num_rows=10, size_bytes=2_000_000),
+                "raw/t.parquet": TableProfile("raw/t.parquet", "/l/raw/t.parquet", "parquet", num_rows=10,
+                                              size_bytes=1_000_000),
+                "csv/t.csv": TableProfile("csv/t.csv", "/l/csv/t.csv", "csv", num_rows=10, size_bytes=3_000_000),
+                "raw/c.parquet": TableProfile("raw/c.parquet", "/l/raw/c.parquet", "parquet", num_rows=5,
+                                              size_bytes=500_000)}
+    copies = ["delta/t", "raw/t.parquet", "csv/t.csv"]
+    edges = [_edge(p, c) for p in copies for c in copies if p != c] + [_edge(p, "raw/c.parquet") for p in copies]
+    for e in edges:
+        e.relation = "contained" if e.child == "raw/c.parquet" else "equal"
+    costs = CostModel(**COSTS, table_costs={})
+    run = dict(ilp_max_tables=solver_limit, ilp_time_limit_s=10)
+    by = {r.table_id: r for r in plan(edges, profiles, costs, **run)[0]}
+    # no rules: the cheapest plan keeps the smallest copy, the Parquet one
+    assert {t for t, r in by.items() if r.action == "keep"} == {"raw/t.parquet"}
+    rules = Rules(protect=("raw/c*",), prefer=("delta", "parquet"))
+    by = {r.table_id: r for r in plan(edges, profiles, costs, rules=rules, **run)[0]}
+    assert {t for t, r in by.items() if r.action == "delete"} == {"raw/t.parquet", "csv/t.csv"}
+    assert by["raw/t.parquet"].parent == by["csv/t.csv"].parent == "delta/t"
+    assert by["raw/c.parquet"].reason == "kept: protected by params.protect 'raw/c*'"
+    assert by["delta/t"].reason == "kept: rebuild parent of csv/t.csv, raw/t.parquet"

@@ -137,3 +137,32 @@ def test_digest_sees_every_bit(tmp_path):
     assert digest(a) != digest(b) and digest(a) == digest(a)
     (b / "f.bin").write_bytes(b"\x00" * 8)
     assert digest(a) == digest(b)
+
+
+def test_discovery_rules_a_user_can_predict(tmp_path):
+    """A folder of Parquet files is one table only when its files share a schema; otherwise each file
+    is a table. Hive-partitioned folders are one table; include/exclude globs select by table id."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs.containment_lake import selection_reason
+
+    root = tmp_path / "lake"
+    raw = root / "raw"
+    raw.mkdir(parents=True)
+    pq.write_table(pa.table({"order_id": [1, 2]}), raw / "orders.parquet")
+    pq.write_table(pa.table({"customer": ["a"]}), raw / "customers.parquet")
+    same = root / "events"
+    same.mkdir()
+    for i in range(2):
+        pq.write_table(pa.table({"x": [i]}), same / f"part-{i}.parquet")
+    hive = root / "sales"
+    for day in ("day=1", "day=2"):
+        (hive / day).mkdir(parents=True)
+        pq.write_table(pa.table({"v": [1.0]}), hive / day / "part-0.parquet")
+    found = {p.relative_to(root).as_posix(): fmt for p, fmt, why in scan(root)}
+    assert found == {"raw/orders.parquet": "parquet", "raw/customers.parquet": "parquet",
+                     "events": "parquet", "sales": "parquet"}
+    assert selection_reason("raw/orders.parquet", (), ("raw/*",)) == "excluded by params.exclude 'raw/*'"
+    assert selection_reason("events", ("raw/*",), ()) == "not matched by params.include"
+    assert selection_reason("raw/orders.parquet", ("raw/*",), ("sales",)) is None
