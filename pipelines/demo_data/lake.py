@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.containment.types import widens_to
+from pipelines.containment.types import compare_type
 from pipelines.demo_data import DemoTable
 
 # (parent, child, what it is) for every designed containment; (parent, child, why not) for near-misses.
@@ -123,8 +123,12 @@ def build(seed: int = 0) -> tuple[_Lake, pd.DataFrame]:
                      {"order_id": "bigint", "amount_usd": "double"}), "column amount renamed amount_usd")
     dup = pd.concat([eu, eu.iloc[[0]]])
     near(P, lake.add("marts/orders_eu_dup", dup, o_types), "one row duplicated: set-contained, not bag-contained")
-    near(P, lake.add("marts/orders_qty_double", orders.assign(qty=orders.qty.astype(np.float64)),
-                     {"order_id": "bigint", "qty": "double"}), "qty as double: int -> double is not widening")
+    contained(P, lake.add("marts/orders_qty_double", orders.assign(qty=orders.qty.astype(np.float64)),
+                          {"order_id": "bigint", "qty": "double"}), "qty as double: equal values, compared by value")
+    half = orders.assign(qty=orders.qty.astype(np.float64))
+    half.loc[half.index[7], "qty"] = float(half.iloc[7]["qty"]) + 0.5
+    near(P, lake.add("marts/orders_qty_half", half, {"order_id": "bigint", "qty": "double"}),
+         "qty as double with one value off by 0.5: no integer equals it")
 
     # -- order lines: widened types -------------------------------------------------------------------
     n = 400
@@ -300,12 +304,13 @@ def _rows(frame: pd.DataFrame, cols: list[str]) -> Counter:
 
 
 def schema_compatible(child_types: dict[str, str], parent_types: dict[str, str]) -> list[tuple[str, str]] | None:
-    """[(child column, parent column)] when the child's columns widen into the parent's, else None."""
+    """[(child column, parent column)] when every child column has a parent column of a comparable type
+    (:func:`pipelines.containment.types.compare_type`: either width, integers with doubles), else None."""
     lower = {c.lower(): c for c in parent_types}
     pairs = []
     for c, t in child_types.items():
         p = lower.get(c.lower())
-        if p is None or not widens_to(t, parent_types[p]):
+        if p is None or compare_type(t, parent_types[p]) is None:
             return None
         pairs.append((c, p))
     return pairs

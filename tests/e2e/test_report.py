@@ -53,7 +53,7 @@ def test_containment_graph_is_the_designed_containments_and_savings_add_up(spark
     (graph,) = _items(s, Graph).values()
     truth = _demo_table(spark, demo, "lake/_ground_truth")
     designed = set(map(tuple, truth[truth.kind == "contained"][["parent", "child"]].values))
-    assert len(designed) == 61 and set(graph.edges) == designed
+    assert len(designed) == 72 and set(graph.edges) == designed
     plan = _written(spark, demo, s, "plan")
     deleted = plan[plan.action == "delete"]
     assert {n for n, g in graph.nodes.items() if g == "delete"} == set(deleted.table_id) & set(graph.nodes)

@@ -17,6 +17,7 @@ import jobs.containment as job
 from jobs import containment_apply as ops
 from jobs import demo
 from jobs.cli import main as cli_main
+from pipelines.containment.types import compare_type
 from pipelines.core import lakehouse
 from pipelines.core.errors import ConfigError, InputNotFoundError, SafetyError
 from pipelines.core.tables import TableRef
@@ -61,8 +62,9 @@ def test_ground_truth_is_real(spark, lake):
             assert kind == "near_miss", (parent, child)
             continue
         p, c = _read(spark, lake["lake_root"], parent), _read(spark, lake["lake_root"], child)
-        c_rows = c.select(*[F.col(a).cast(dict(p.dtypes)[b]).alias(b) for a, b in pairs])
-        p_rows = p.select(*[b for _, b in pairs])
+        common = [compare_type(dict(c.dtypes)[a], dict(p.dtypes)[b]) for a, b in pairs]
+        c_rows = c.select(*[F.col(a).cast(t).alias(b) for (a, b), t in zip(pairs, common)])
+        p_rows = p.select(*[F.col(b).cast(t).alias(b) for (_, b), t in zip(pairs, common)])
         extra = c_rows.exceptAll(p_rows).select(F.to_json(F.struct("*")).alias("row"))
         checks.append((parent, child, kind, extra.select(F.lit(f"{parent}|{child}").alias("pair"), "row")))
     union = checks[0][3]
@@ -104,7 +106,7 @@ def test_precision_and_recall_are_one(lake):
     near = set(map(tuple, truth[truth.kind == "near_miss"][["parent", "child"]].values))
     assert found == expected
     assert not found & near
-    assert len(expected) == 61
+    assert len(expected) == 72
     equal = set(map(tuple, edges[edges.relation == "equal"][["parent", "child"]].values))
     assert ("sales/orders", "marts/orders_copy") in equal and ("marts/orders_copy", "sales/orders") in equal
     assert ("sales/orders", "marts/orders_eu") not in equal
@@ -126,15 +128,16 @@ def test_each_step_prunes_what_it_should(lake):
     # a duplicated row passes min-max and the distinct-row sample; only exact bag verification stops it
     assert rule("sales/orders", "marts/orders_eu_dup") == "verification:rows_missing"
     assert e.loc[("sales/orders", "marts/orders_eu_dup"), "rows_child_not_in_parent"] == 1
-    # a renamed column and a cross-family type never become candidates
+    # a renamed column never becomes a candidate; an int column read as double is compared by value
     assert ("sales/orders", "marts/orders_renamed") not in e.index
-    assert ("sales/orders", "marts/orders_qty_double") not in e.index
+    assert e.loc[("sales/orders", "marts/orders_qty_double"), "reached"] == "verified"
+    assert e.loc[("sales/orders", "marts/orders_qty_half"), "pruned_by"] == "content:sample_row_missing"
     m = lake["result"].metrics
     assert m["pairs.schema_candidates"] == len(lake["edges"])
     assert (m["pairs.removed_by_minmax"] + m["pairs.removed_by_content"] + m["pairs.removed_by_verification"]
             + m["pairs.verified"]) == m["pairs.schema_candidates"]
     assert m["pairs.removed_by_schema"] == m["pairs.all"] - m["pairs.schema_candidates"]
-    assert m["pairs.removed_by_minmax"] > 0 and m["pairs.removed_by_content"] > 0 and m["pairs.verified"] == 61
+    assert m["pairs.removed_by_minmax"] > 0 and m["pairs.removed_by_content"] > 0 and m["pairs.verified"] == 72
 
 
 def test_profile_reads_statistics_and_skips_bad_tables(lake):
