@@ -101,6 +101,7 @@ def run_size(spark, tables: int, rows: int, workdir: Path) -> dict:
     from pipelines.containment.config import ContainmentParams
     from pipelines.containment.pipeline import LakeSnapshot
     from pipelines.containment.sampling import sample_size
+    from pipelines.containment.views import ViewCounts
 
     root = workdir / f"lake{tables}"
     write_lake(root, tables, rows)
@@ -119,11 +120,12 @@ def run_size(spark, tables: int, rows: int, workdir: Path) -> dict:
     after_minmax = sum(e.alive for e in edges)
     t_minmax = time.time() - t0
     t0 = time.time()
-    cstats = content.prune(edges, lake_tables, row_counts, sample_size(params.miss_fraction, params.confidence))
+    counted = ViewCounts(spark, lake_tables, [e for e in edges if e.alive])
+    cstats = content.prune(edges, counted, row_counts, sample_size(params.miss_fraction, params.confidence))
     after_content = sum(e.alive for e in edges)
     t_content = time.time() - t0
     t0 = time.time()
-    verify_rows = verify.verify(edges, lake_tables, params.semantics, params.verify_batch_edges)
+    verify_rows = verify.verify(edges, counted, params.semantics)
     t_verify = time.time() - t0
     found = {e.key for e in edges if e.reached == "verified"}
     pairs, _ = graph.schema_candidates(profiles)  # every schema-compatible pair, fresh

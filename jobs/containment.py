@@ -7,6 +7,7 @@ deletes anything: that is the explicit ``lakesieve containment apply --plan ... 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def load(spark, refs, params: ContainmentParams):
     lake_ref = refs["lake"]
     if lake_ref.path is None:
         raise ConfigError("config key 'inputs.lake' must be a folder path (the lake root), not a catalog name")
+    t0 = time.perf_counter()
     profiles, tables = build_lake(spark, lake_ref.path, params.tables, params.scan_lake,
                                  params.include, params.exclude)
     prints = {f"table:{p.table_id}": p.fingerprint or p.status for p in profiles}
@@ -39,7 +41,8 @@ def load(spark, refs, params: ContainmentParams):
             table_costs[row["table_id"]] = {"access_per_month": row["access_per_month"],
                                             "latency_limit_s": row["latency_limit_s"]}
         prints["costs"] = lakehouse.input_fingerprint(spark, costs_ref)
-    snapshot = LakeSnapshot(spark, str(Path(lake_ref.path)), profiles, tables, table_costs)
+    snapshot = LakeSnapshot(spark, str(Path(lake_ref.path)), profiles, tables, table_costs,
+                            seconds_profile=time.perf_counter() - t0)
     return {SNAPSHOT_KEY: snapshot}, prints
 
 

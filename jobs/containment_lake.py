@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-from fnmatch import fnmatchcase
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Iterator
 

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from pipelines.core import lakehouse, lease, ledger
 from pipelines.core.config import apply_overrides, build_config, config_hash, config_to_dict, load_yaml
-from pipelines.core.contract import check_columns, check_output
+from pipelines.core.contract import STAGE_METRICS, check_columns, check_output
 from pipelines.core.errors import (
     ConcurrentRunError,
     ConfigError,
@@ -392,6 +392,7 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
         produced = stage.transform(frames, spec.params)
         # a NamedTuple of results (outputs plus what was decided, e.g. an epsilon) or a mapping of outputs
         outputs = produced._asdict() if hasattr(produced, "_asdict") else dict(produced)
+        measured = outputs.pop(STAGE_METRICS, None) or {}  # what the stage measured of itself (step seconds)
         check_outputs(stage, spec, outputs)
         for out in stage.outputs:
             fault_point(f"write:{out.name}")
@@ -405,6 +406,7 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
         metrics = _row_counts(commits)
         if stage.metrics is not None:
             metrics.update(stage.metrics(spec.params, fresh))
+        metrics.update(measured)
         failures = _run_quality(spark, stage, spec, run_id, fresh, frames, metrics)
         record.quality = ("off" if stage.expectations is None or not spec.quality.enabled
                           else "passed" if not failures else f"failed ({len(failures)})")

@@ -42,8 +42,9 @@ class ContainmentParams:
     max_sample_rows: int = param(
         10_000, doc="upper bound on the content-pruning sample per child (bounds driver-side sample size)",
         minimum=1)
-    verify_batch_edges: int = param(
-        40, doc="edges verified together in one grouped except-all job (bounds the Spark plan size)", minimum=1)
+    tables_per_job: int = param(
+        200, doc="tables read together by one aggregation of the views content pruning and verification compare "
+                 "(each table is scanned once for all its edges; this bounds the size of one Spark plan)", minimum=1)
     ilp_max_tables: int = param(
         400, doc="solve the deletion plan exactly (ILP, PuLP's CBC; R2D2 §5) when at most this many tables "
                  "are deletion candidates, greedily above", minimum=0)

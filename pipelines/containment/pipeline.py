@@ -24,6 +24,8 @@ from pipelines.containment.plan import PLAN_DDL, CostModel
 from pipelines.containment.profile import PROFILE_DDL, TableProfile, profile_rows
 from pipelines.containment.recipes import RECIPES_DDL
 from pipelines.containment.sampling import sample_size
+from pipelines.containment.views import ViewCounts
+from pipelines.core.contract import STAGE_METRICS
 
 SNAPSHOT_KEY = "lake_snapshot"
 log = logging.getLogger("lakesieve.containment")
@@ -38,6 +40,7 @@ class LakeSnapshot:
     profiles: list[TableProfile]
     tables: Mapping[str, DataFrame]                 # table id -> DataFrame at the profiled version (lazy)
     table_costs: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    seconds_profile: float = 0.0                    # scanning and profiling the lake (the job's loader)
 
 
 @dataclass
@@ -50,22 +53,43 @@ class Findings:
     content_stats: content.ContentStats
     verify_rows_compared: int
     sample_rows: int
+    seconds: dict = field(default_factory=dict)     # step -> wall seconds
 
 
 def find_containments(snapshot: LakeSnapshot, params: ContainmentParams) -> Findings:
     """Steps 2-5 of R2D2: candidate edges, min-max pruning, content pruning, exact verification."""
-    t0 = time.time()
+    clock = _Clock()
     profiles = {p.table_id: p for p in snapshot.profiles}
     edges, gstats = graph.schema_candidates(snapshot.profiles)
+    clock.lap("schema_graph")
     pruned = minmax.prune(edges, profiles, params.semantics)
-    log.info("schema graph: %d edges; min-max pruned %d (%.1fs)", len(edges), pruned, time.time() - t0)
+    clock.lap("minmax")
+    log.info("schema graph: %d edges; min-max pruned %d", len(edges), pruned)
     k = min(sample_size(params.miss_fraction, params.confidence), params.max_sample_rows)
     rows = {t: int(p.num_rows or 0) for t, p in profiles.items()}
-    cstats = content.prune(edges, snapshot.tables, rows, k)
-    log.info("content pruning: pruned %d of %d (%.1fs)", cstats.pruned, len(edges) - pruned, time.time() - t0)
-    compared = verify.verify(edges, snapshot.tables, params.semantics, params.verify_batch_edges)
-    log.info("verification: %d verified (%.1fs)", sum(e.reached == "verified" for e in edges), time.time() - t0)
-    return Findings(edges, gstats, pruned, cstats, compared, k)
+    counted = ViewCounts(snapshot.spark, snapshot.tables, [e for e in edges if e.alive],
+                         tables_per_job=params.tables_per_job)
+    clock.lap("read_views")
+    cstats = content.prune(edges, counted, rows, k)
+    clock.lap("content")
+    log.info("content pruning: pruned %d of %d", cstats.pruned, len(edges) - pruned)
+    compared = verify.verify(edges, counted, params.semantics)
+    clock.lap("verification")
+    log.info("verification: %d verified", sum(e.reached == "verified" for e in edges))
+    return Findings(edges, gstats, pruned, cstats, compared, k, clock.seconds)
+
+
+class _Clock:
+    """Wall seconds per step, in the order the steps ran."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(now - self._t, 3)
+        self._t = now
 
 
 def cost_model(params: ContainmentParams, table_costs: Mapping[str, Mapping[str, float]]) -> CostModel:
@@ -110,15 +134,19 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
     snapshot: LakeSnapshot = inputs[SNAPSHOT_KEY]
     spark = snapshot.spark
     found = find_containments(snapshot, params)
+    clock = _Clock()
     profiles = {p.table_id: p for p in snapshot.profiles}
     parents, children = graph.neighbour_counts(found.edges)
     profile_df = spark.createDataFrame(profile_rows(snapshot.profiles, parents, children), PROFILE_DDL)
     edges_df = spark.createDataFrame([e.row(params.semantics) for e in found.edges], EDGES_DDL)
+    clock.lap("outputs")
     rows, solver = planning.plan(found.edges, profiles, cost_model(params, snapshot.table_costs),
                                  ilp_max_tables=params.ilp_max_tables, ilp_time_limit_s=params.ilp_time_limit_s,
                                  rules=planning.Rules(params.protect, params.prefer))
+    clock.lap("plan")
     chosen = {r.table_id: r.parent for r in rows if r.action == "delete"}
-    recipes = recipe_mod.choose_recipes(chosen, {e.key: e for e in found.edges}, profiles, snapshot.tables)
+    recipes = recipe_mod.choose_recipes(chosen, {e.key: e for e in found.edges}, profiles, snapshot.tables,
+                                         params.semantics)
     # A recipe by row keys stores one key per distinct row: children above max_key_rows are kept.
     for r in rows:
         rec = recipes.get(r.table_id)
@@ -127,5 +155,9 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
             r.action, r.parent, r.net_saving_per_month = "keep", None, 0.0
             r.reason = f"kept: no filter reproduces it and it has more than max_key_rows={params.max_key_rows} rows"
     plan_df = spark.createDataFrame([r.row() for r in rows], PLAN_DDL)
-    recipes_df = _recipes_frame(snapshot, params, recipes)
-    return {"profile": profile_df, "edges": edges_df, "plan": plan_df, "recipes": recipes_df}
+    recipes_df = _recipes_frame(snapshot, params, recipes).cache()  # built here so its time is its own
+    recipes_df.count()
+    clock.lap("recipes")
+    seconds = {"profile": round(snapshot.seconds_profile, 3), **found.seconds, **clock.seconds}
+    return {"profile": profile_df, "edges": edges_df, "plan": plan_df, "recipes": recipes_df,
+            STAGE_METRICS: {f"seconds.{step}": s for step, s in seconds.items()}}

@@ -163,22 +163,54 @@ def row_keys(df: DataFrame, columns: Sequence[str]) -> DataFrame:
     return hash_rows(df, canonical_order(columns)).groupBy("row_hash").count()
 
 
+def _reproducing_filters(trials: Sequence[tuple[str, str, str]], tables: Mapping[str, DataFrame],
+                         profiles: Mapping[str, TableProfile]) -> dict[str, str]:
+    """child -> the first of its trial predicates (child, parent, predicate) whose filter of the parent has
+    exactly the child's row count, all counted in one job.
+
+    Sound for a verified bag containment: every predicate is implied by the child's own exact ranges on
+    its own columns, so every child row's matching parent rows satisfy it (the child is a sub-bag of the
+    filter); a sub-bag with as many rows is the whole filter. ``lakesieve containment apply`` still
+    rebuilds each recipe and compares it with the child bit for bit before anything moves."""
+    if not trials:
+        return {}
+    parts = [tables[parent].where(pred).select(F.lit(i).alias("trial")) for i, (_, parent, pred) in enumerate(trials)]
+    union = parts[0]
+    for p in parts[1:]:
+        union = union.unionByName(p)
+    counts = {r["trial"]: int(r["n"]) for r in union.groupBy("trial").agg(F.count(F.lit(1)).alias("n")).collect()}
+    found: dict[str, str] = {}
+    for i, (child, _, pred) in enumerate(trials):
+        if child not in found and counts.get(i, 0) == int(profiles[child].num_rows or -1):
+            found[child] = pred
+    return found
+
+
 def choose_recipes(chosen: Mapping[str, str], edges: Mapping[tuple[str, str], Edge],
-                   profiles: Mapping[str, TableProfile], tables: Mapping[str, DataFrame]) -> dict[str, Recipe]:
-    """For each deleted child (-> its parent), the cheapest selection that reproduces it exactly."""
-    trials: list[tuple[str, str | None]] = []
-    pairs = []
+                   profiles: Mapping[str, TableProfile], tables: Mapping[str, DataFrame],
+                   semantics: str = "bag") -> dict[str, Recipe]:
+    """For each deleted child (-> its parent), the cheapest selection that reproduces it exactly:
+    the whole projection when verification found the two equal, else the first filter that
+    reproduces it, else row keys."""
+    found: dict[str, str | None] = {}
+    trials: list[tuple[str, str, str]] = []
+    pairs, compared = [], []
     for child, parent in sorted(chosen.items()):
         e = edges[(parent, child)]
+        if semantics == "bag" and e.relation == "equal":
+            found[child] = None
+            continue
         for pred in candidate_predicates(profiles[child], profiles[parent], e):
+            if semantics == "bag":
+                if pred is not None:
+                    trials.append((child, parent, pred))
+                continue
             rebuilt = rebuild(tables[parent], e.columns, e.parent_columns, e.child_types,
                               "filter" if pred else "projection", pred)
-            original = tables[child].select(*[F.col(quote_identifier(c)) for c in e.columns])
-            trials.append((child, pred))
-            pairs.append((original, rebuilt))
-    counts = compare_pairs(pairs)
-    found: dict[str, str | None] = {}
-    for (child, pred), c in zip(trials, counts):
+            compared.append((child, pred))
+            pairs.append((tables[child].select(*[F.col(quote_identifier(c)) for c in e.columns]), rebuilt))
+    found.update(_reproducing_filters(trials, tables, profiles))
+    for (child, pred), c in zip(compared, compare_pairs(pairs)):
         if child not in found and c.child_not_in_parent == 0 and c.parent_not_in_child == 0:
             found[child] = pred
     out = {}

@@ -63,17 +63,23 @@ def canonical_value(col, dtype):
     raise TypeError(f"row hashing does not support the type {dtype.simpleString()}")
 
 
+def hash_of(typed_columns, *, seed: int = SEED):
+    """A long Column: the canonical hash of ``(Column, DataType)`` pairs, in the order given."""
+    from pyspark.sql import functions as F
+
+    parts = []
+    for ref, dtype in typed_columns:
+        parts += [canonical_value(ref, dtype), ref.isNull()]
+    return F.xxhash64(F.lit(seed), *parts) if parts else F.lit(seed).cast("bigint")
+
+
 def row_hash(df, columns: Sequence[str] | None = None, *, seed: int = SEED):
     """A long Column: the canonical hash of ``columns`` of ``df`` (default all, canonical order)."""
     from pyspark.sql import functions as F
 
     cols = list(columns) if columns is not None else canonical_order(df.columns)
     types = {f.name: f.dataType for f in df.schema.fields}
-    parts = []
-    for c in cols:
-        ref = F.col("`" + c.replace("`", "``") + "`")
-        parts += [canonical_value(ref, types[c]), ref.isNull()]
-    return F.xxhash64(F.lit(seed), *parts) if parts else F.lit(seed).cast("bigint")
+    return hash_of([(F.col("`" + c.replace("`", "``") + "`"), types[c]) for c in cols], seed=seed)
 
 
 def hash_rows(df, columns: Sequence[str] | None = None, *, seed: int = SEED):

@@ -12,15 +12,13 @@ for ``exceptAll``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from pipelines.containment.graph import Edge
-from pipelines.containment.rowhash import exact_float
-from pipelines.containment.types import parses
+from pipelines.containment.views import ViewCounts, exact_value, parent_view
 
 
 @dataclass(frozen=True)
@@ -41,19 +39,11 @@ class PairCounts:
         return self.distinct_child_not_in_parent == 0 and self.distinct_parent_not_in_child == 0
 
 
-def _canonical(col: Column, dtype: T.DataType) -> Column:
-    if isinstance(dtype, (T.FloatType, T.DoubleType)):
-        return exact_float(col)
-    if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
-        return F.unix_micros(col.cast("timestamp"))
-    return col
-
-
 def encode_rows(df: DataFrame, columns: Sequence[str], names: Sequence[str] | None = None) -> DataFrame:
     """One string column ``row``: the exact JSON encoding of ``columns`` (renamed to ``names``)."""
     names = list(names or columns)
     fields = {f.name: f.dataType for f in df.schema.fields}
-    parts = [_canonical(F.col(f"`{c}`"), fields[c]).alias(f"c{i}") for i, c in enumerate(columns)]
+    parts = [exact_value(F.col(f"`{c}`"), fields[c]).alias(f"c{i}") for i, c in enumerate(columns)]
     return df.select(F.to_json(F.struct(*parts), {"ignoreNullFields": "false"}).alias("row"))
 
 
@@ -105,54 +95,36 @@ def _compare_batch(pairs: Sequence[tuple[DataFrame, DataFrame]]) -> list[PairCou
     return out
 
 
-def read_as(col: Column, own: str, target: str) -> Column:
-    """Column ``col`` of type ``own`` read as ``target`` (:func:`pipelines.containment.types.compare_type`):
-    widening casts are exact; text read as a typed value is parsed with ``try_cast`` (null when it
-    does not parse: the caller flags it, see :func:`compared`)."""
-    if own.lower() == target.lower():
-        return col
-    return col.try_cast(target) if parses(own, target) else col.cast(target)
+def verify(edges: Sequence[Edge], views: ViewCounts, semantics: str) -> int:
+    """Verify every live edge exactly; mark ``verified`` or prune it in place. Returns rows compared.
 
-
-def compared(df: DataFrame, columns: Sequence[str], types: Sequence[str], compare_types: Sequence[str],
-             parsed: Sequence[bool]) -> DataFrame:
-    """``df``'s ``columns`` in the types an edge compares them in, named ``c0, c1, ...``.
-
-    Where ``parsed[i]`` (the parent's text parsed into the child's type), a boolean column ``u<i>``
-    marks text that did not parse, so it matches no child value, not even a null (the child side
-    has ``u<i>`` false)."""
-    out = []
-    for i, (c, own, target) in enumerate(zip(columns, types, compare_types)):
-        ref = F.col(f"`{c.replace('`', '``')}`")
-        value = read_as(ref, own, target)
-        out.append(value.alias(f"c{i}"))
-        if parsed[i]:
-            out.append((ref.isNotNull() & value.isNull() if parses(own, target) else F.lit(False)).alias(f"u{i}"))
-    return df.select(*out)
-
-
-def edge_sides(edge: Edge, tables: Mapping[str, DataFrame]) -> tuple[DataFrame, DataFrame]:
-    """(child, parent) projected onto the edge's columns in its compare types (:func:`compared`)."""
-    parsed = [parses(pt, ct) for pt, ct in zip(edge.parent_types, edge.compare_types)]
-    child = compared(tables[edge.child], edge.columns, edge.child_types, edge.compare_types, parsed)
-    parent = compared(tables[edge.parent], edge.parent_columns, edge.parent_types, edge.compare_types, parsed)
-    return child, parent
-
-
-def verify(edges: Sequence[Edge], tables: Mapping[str, DataFrame], semantics: str, batch_edges: int) -> int:
-    """Verify every live edge exactly; mark ``verified`` or prune it in place. Returns rows compared."""
+    From the views' exact row counts (:func:`pipelines.containment.views.count_views`, every table
+    read once): one join gives, per edge, ``|C EXCEPT ALL P|`` and the set version, and the view
+    totals give ``|P EXCEPT ALL C|``."""
     live = [e for e in edges if e.alive]
+    if not live:
+        return 0
+    pn = F.coalesce(F.col("pn"), F.lit(0))
+    per_edge = {r["edge"]: r for r in views.edge_rows(live).groupBy("edge").agg(
+        F.sum(F.greatest(F.col("n") - pn, F.lit(0))).alias("c_not_p"),
+        F.sum(F.when(F.col("pn").isNull(), 1).otherwise(0)).alias("dc_not_p"),
+        F.sum(F.least(F.col("n"), pn)).alias("matched"),
+        F.sum(F.when(F.col("pn").isNotNull(), 1).otherwise(0)).alias("dmatched"),
+        F.sum("n").alias("child_rows")).collect()}  # one row per edge
+    totals = views.totals()
     rows_compared = 0
-    for start in range(0, len(live), batch_edges):
-        batch = live[start:start + batch_edges]
-        counts = compare_pairs([edge_sides(e, tables) for e in batch])
-        for e, c in zip(batch, counts):
-            rows_compared += c.child_rows + c.parent_rows
-            e.rows_child_not_in_parent = c.child_not_in_parent if semantics == "bag" else c.distinct_child_not_in_parent
-            e.rows_parent_not_in_child = c.parent_not_in_child if semantics == "bag" else c.distinct_parent_not_in_child
-            if c.contained(semantics):
-                e.reached = "verified"
-                e.relation = "equal" if c.equal(semantics) else "contained"
-            else:
-                e.prune("verification:rows_missing", f"{e.rows_child_not_in_parent} child rows not in the parent")
+    for i, e in enumerate(live):
+        r = per_edge.get(i)
+        prows, pdistinct = totals.get(views.index[parent_view(e)], (0, 0))
+        c = PairCounts(0, prows, 0, pdistinct, 0, prows) if r is None else PairCounts(
+            int(r["c_not_p"]), prows - int(r["matched"]), int(r["dc_not_p"]), pdistinct - int(r["dmatched"]),
+            int(r["child_rows"]), prows)
+        rows_compared += c.child_rows + c.parent_rows
+        e.rows_child_not_in_parent = c.child_not_in_parent if semantics == "bag" else c.distinct_child_not_in_parent
+        e.rows_parent_not_in_child = c.parent_not_in_child if semantics == "bag" else c.distinct_parent_not_in_child
+        if c.contained(semantics):
+            e.reached = "verified"
+            e.relation = "equal" if c.equal(semantics) else "contained"
+        else:
+            e.prune("verification:rows_missing", f"{e.rows_child_not_in_parent} child rows not in the parent")
     return rows_compared

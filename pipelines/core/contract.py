@@ -119,3 +119,8 @@ def check_unique_ids(df: DataFrame, table: str, examples: int = 5) -> None:
     if dupes:
         shown = ", ".join(f"{r['id']!r} (x{r['count']})" for r in dupes)
         raise DataError(f"table '{table}' column 'id' has duplicate values, e.g. {shown}; ids must be unique")
+
+
+# A transformation may return, beside its outputs, a dict of measurements of its own run under this
+# key (e.g. seconds per step); the runner adds them to the run's metrics (ledger, CLI summary).
+STAGE_METRICS = "_metrics"

@@ -87,6 +87,9 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
         .config("spark.sql.shuffle.partitions", str(parts))
         .config("spark.default.parallelism", str(parts))
         .config("spark.sql.adaptive.enabled", "true")
+        # plans that union many tables' projections (containment's batched probes) make constraint
+        # propagation grow without bound (driver OutOfMemoryError in getAllValidConstraints); no stage needs it
+        .config("spark.sql.constraintPropagation.enabled", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "true" if progress.interactive(sys.stderr) else "false")
