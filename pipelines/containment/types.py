@@ -128,23 +128,3 @@ def parses(source: str, target: str) -> bool:
 def needs_int_bound(source: str, target: str) -> bool:
     """True when an integer column is compared as a double: exact only within 2^53."""
     return family(source) == "int" and target.strip().lower() == "double"
-
-
-_SPARK_SIMPLE = {"tinyint": "ByteType", "byte": "ByteType", "smallint": "ShortType", "short": "ShortType",
-                 "int": "IntegerType", "integer": "IntegerType", "bigint": "LongType", "long": "LongType",
-                 "float": "FloatType", "real": "FloatType", "double": "DoubleType", "string": "StringType",
-                 "boolean": "BooleanType", "date": "DateType", "timestamp": "TimestampType",
-                 "timestamp_ntz": "TimestampNTZType"}
-
-
-def spark_type(type_name: str):
-    """The pyspark DataType of a supported type's simple string (char/varchar read as string)."""
-    from pyspark.sql import types as T
-
-    t = type_name.strip().lower()
-    dec = _decimal(t)
-    if dec is not None:
-        return T.DecimalType(*dec)
-    if family(t) == "string":
-        return T.StringType()
-    return getattr(T, _SPARK_SIMPLE[t])()

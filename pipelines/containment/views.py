@@ -13,6 +13,7 @@ are batched).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -22,7 +23,7 @@ from pyspark.sql import types as T
 
 from pipelines.containment.graph import Edge
 from pipelines.containment.rowhash import exact_float
-from pipelines.containment.types import parses, spark_type
+from pipelines.containment.types import family, parses
 
 
 @dataclass(frozen=True)
@@ -49,25 +50,39 @@ def parent_view(e: Edge) -> View:
     return View(e.parent, tuple(e.parent_columns), tuple(e.parent_types), tuple(e.compare_types), _parsed(e))
 
 
-def read_as(col: Column, own: str, target: str) -> Column:
-    """Column ``col`` of type ``own`` read as ``target``: widening casts are exact; text read as a typed
-    value is parsed with ``try_cast`` (null when it does not parse: the view flags it)."""
-    if own.lower() == target.lower():
-        return col
-    return col.try_cast(target) if parses(own, target) else col.cast(target)
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
-def view_columns(v: View) -> list[tuple[str, Column, T.DataType]]:
-    """(field name, Column, its type) of a view: ``c<i>`` the values, ``u<i>`` the did-not-parse flags."""
-    out = []
+def _exact_sql(value: str, target: str) -> str:
+    """SQL of a value of type ``target`` as verification compares it (:func:`exact_value`)."""
+    t = target.strip().lower()
+    if family(t) == "float":
+        return f"CAST(CAST({value} AS DOUBLE) AS STRING)"
+    if t in ("timestamp", "timestamp_ntz"):
+        return f"unix_micros(CAST({value} AS TIMESTAMP))"
+    return value
+
+
+def view_sql(v: View) -> str:
+    """SQL of a view's row as exact JSON text, equal text if and only if equal values bit for bit:
+    field ``c<i>`` the value read in its compare type (widening casts exact; text parsed with
+    ``try_cast``), ``u<i>`` true where the text did not parse. SQL text, not Column objects: one
+    expression per table instead of thousands of driver round trips."""
+    fields = []
     for i, (c, own, target) in enumerate(zip(v.columns, v.types, v.compare_types)):
-        ref = F.col("`" + c.replace("`", "``") + "`")
-        value = read_as(ref, own, target)
-        out.append((f"c{i}", value, spark_type(target)))
+        q = _quote(c)
+        if own.lower() == target.lower():
+            value = q
+        elif parses(own, target):
+            value = f"try_cast({q} AS {target})"
+        else:
+            value = f"CAST({q} AS {target})"
+        fields.append(f"'c{i}', {_exact_sql(value, target)}")
         if v.parsed[i]:
-            flag = ref.isNotNull() & value.isNull() if parses(own, target) else F.lit(False)
-            out.append((f"u{i}", flag, T.BooleanType()))
-    return out
+            flag = f"({q} IS NOT NULL AND {value} IS NULL)" if parses(own, target) else "false"
+            fields.append(f"'u{i}', {flag}")
+    return f"to_json(named_struct({', '.join(fields)}), map('ignoreNullFields', 'false'))"
 
 
 def exact_value(col: Column, dtype: T.DataType) -> Column:
@@ -81,28 +96,44 @@ def exact_value(col: Column, dtype: T.DataType) -> Column:
 
 
 
-def exact_text(view: View) -> Column:
-    """A view's row as exact JSON text: equal text if and only if equal values, bit for bit."""
-    return F.to_json(F.struct(*[exact_value(col, dtype).alias(name) for name, col, dtype in view_columns(view)]),
-                     {"ignoreNullFields": "false"})
-
-
 def count_rows(tables: Mapping[str, DataFrame], views: Sequence[View], *, tables_per_job: int = 200) -> DataFrame:
     """(view int, row string, n bigint): how often each exact row text occurs in each view (view = index).
 
-    Each table is scanned once for all its views (``explode`` of an array of (view, text)); up to
+    Each table is scanned once for all its views (``inline`` of an array of (view, text)); up to
     ``tables_per_job`` tables share one aggregation, checkpointed, so a plan stays small however
     large the lake."""
     by_table: dict[str, list[int]] = {}
     for i, v in enumerate(views):
         by_table.setdefault(v.table, []).append(i)
+    with interpreted(next(iter(tables.values())).sparkSession):
+        return _count(tables, views, by_table, tables_per_job)
+
+
+@contextmanager
+def interpreted(spark):
+    """Whole-stage code generation off while inside: a union of hundreds of differently-shaped scans
+    spends more time compiling one class per branch than running it (measured: bench/RESULTS.md).
+    The session's own setting is put back afterwards."""
+    key = "spark.sql.codegen.wholeStage"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
+def _count(tables, views, by_table, tables_per_job: int) -> DataFrame:
     parts = []
     names = sorted(by_table)
     for start in range(0, len(names), tables_per_job):
         branches = []
         for t in names[start:start + tables_per_job]:
-            items = [F.struct(F.lit(i).alias("view"), exact_text(views[i]).alias("row")) for i in by_table[t]]
-            branches.append(tables[t].select(F.explode(F.array(*items)).alias("v")).select("v.*"))
+            items = ", ".join(f"named_struct('view', {i}, 'row', {view_sql(views[i])})" for i in by_table[t])
+            branches.append(tables[t].selectExpr(f"inline(array({items}))"))
         union = branches[0]
         for b in branches[1:]:
             union = union.unionByName(b)
