@@ -29,6 +29,7 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from jobs import containment_journal as journal
+from jobs.summary import format_table
 from pipelines.containment.recipes import checksums, quote_identifier, rebuild
 from pipelines.containment.verify import compare_pairs
 from pipelines.core import lakehouse
@@ -203,6 +204,8 @@ def apply(spark, plan_path: str, recipes_path: str | None = None, *, confirm: bo
         recover(spark, root, out)
     verify_recipes(spark, recipes)
     if not confirm:
+        rows = [(r["table_id"], r["parent"], _size(Path(r["path"])), r["kind"]) for r in recipes]
+        print(format_table(rows, ("would move", "rebuilt from", "bytes", "recipe")), file=out)
         print(f"containment apply: {len(recipes)} table(s) verified; nothing moved (dry run, add --confirm)", file=out)
         return []
     apply_id = _new_id("apply")
@@ -328,6 +331,33 @@ def restore(spark, lake_root: str, table: str, *, from_recipe: bool = False, out
 
 # ---- CLI ----------------------------------------------------------------------------------------------
 
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def scan_lake(spark, lake: str, include: tuple[str, ...] = (), exclude: tuple[str, ...] = (), out=sys.stdout) -> list:
+    """``lakesieve containment scan``: what counts as a table under ``lake`` (format, rows, bytes, and why
+    anything is skipped), profiled as the stage would, without running the pipeline or writing anything."""
+    from jobs.containment_lake import build_lake
+
+    profiles, _ = build_lake(spark, lake, (), True, include, exclude)
+    rows = [(p.table_id, p.format, p.status, "" if p.num_rows is None else p.num_rows,
+             "" if p.size_bytes is None else p.size_bytes, p.reason or "") for p in profiles]
+    print(format_table(rows, ("table", "format", "status", "rows", "bytes", "reason")), file=out)
+    ok = sum(p.ok for p in profiles)
+    print(f"containment scan: {ok} table(s) usable, {len(profiles) - ok} skipped under {lake}", file=out)
+    return profiles
+
+
+def _cmd_scan(args) -> int:
+    from jobs.cli import _spark
+    from pipelines.core.layout import default_lakehouse
+
+    lake = args.lake or str(Path(args.lakehouse or default_lakehouse()) / "demo" / "lake")
+    scan_lake(_spark("lakesieve-containment-scan"), lake, tuple(args.include or ()), tuple(args.exclude or ()))
+    return 0
+
+
 def _cmd_apply(args) -> int:
     from jobs.cli import _spark
     from pipelines.core.layout import default_lakehouse
@@ -379,3 +409,10 @@ def register(subparsers) -> None:
     v.add_argument("--lake", help="the lake root (default <lakehouse>/demo/lake)")
     v.add_argument("--lakehouse", help="lakehouse root (default ./lakehouse)")
     v.set_defaults(func=_cmd_recover)
+    s = sub.add_parser("scan", help="list what counts as a table under the lake root (format, rows, why skipped); "
+                                    "runs nothing, writes nothing")
+    s.add_argument("--lake", help="the lake root (default <lakehouse>/demo/lake)")
+    s.add_argument("--lakehouse", help="lakehouse root (default ./lakehouse)")
+    s.add_argument("--include", action="append", help="glob over table ids to include (repeatable)")
+    s.add_argument("--exclude", action="append", help="glob over table ids to leave out (repeatable)")
+    s.set_defaults(func=_cmd_scan)
