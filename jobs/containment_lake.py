@@ -57,9 +57,10 @@ def scan(root: Path) -> Iterator[tuple[Path, str | None, str | None]]:
     """(path, format, reason-if-refused) of every table under ``root``; names starting '_' or '.' are skipped.
 
     What a table is (docs/containment.md, "Which tables"): a folder with ``_delta_log`` is one Delta
-    table; a folder of Parquet files (directly, or under hive ``key=value`` folders) is one Parquet
-    table when its files share a schema, else each file is a table of its own; any other ``.parquet``
-    or ``.csv`` file is a table; other folders are searched.
+    table; a folder holding only Parquet files (directly, or under hive ``key=value`` folders) is one
+    Parquet table when its files share a schema, else each file is a table of its own; any other
+    ``.parquet`` or ``.csv`` file is a table (so a folder mixing Parquet and CSV files gives one table
+    per file); other folders are searched.
 
     A table is found under its real path only: a symlink in the lake (to a table of the lake, or out
     of it) is listed as refused, never followed, so one table is never profiled twice (and never
@@ -115,11 +116,18 @@ def _one_schema(folder: Path) -> bool:
 
 
 def _is_parquet_dir(folder: Path) -> bool:
-    """Parquet files directly in ``folder`` or only under hive partition folders ``key=value``."""
-    subdirs = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(("_", "."))]
+    """Only Parquet files in ``folder``, directly or under hive partition folders ``key=value`` (names
+    starting '_' or '.', such as ``_SUCCESS``, aside). A folder that also holds CSV or other files is
+    not one dataset: it is searched, and each file is a table of its own."""
+    entries = [e for e in folder.iterdir() if not e.name.startswith(("_", "."))]
+    subdirs = [d for d in entries if d.is_dir()]
     if subdirs and not all("=" in d.name for d in subdirs):
         return False
-    return any(f.suffix == ".parquet" and not f.name.startswith(("_", ".")) for f in folder.rglob("*.parquet"))
+    if any(e.is_file() and e.suffix != ".parquet" for e in entries):
+        return False
+    files = [f for f in folder.rglob("*") if f.is_file() and not any(
+        part.startswith(("_", ".")) for part in f.relative_to(folder).parts)]
+    return bool(files) and all(f.suffix == ".parquet" for f in files)
 
 
 # ---- Delta: the log's file statistics (pipelines.core.delta_log reads the log) ----------------------

@@ -23,8 +23,9 @@ from pipelines.containment.graph import EDGES_DDL, Edge
 from pipelines.containment.plan import PLAN_DDL, CostModel
 from pipelines.containment.profile import PROFILE_DDL, TableProfile, profile_rows
 from pipelines.containment.recipes import RECIPES_DDL
+from pipelines.containment.rowhash import canonical_order, checksum_columns, format_checksum, hash_rows
 from pipelines.containment.sampling import sample_size
-from pipelines.containment.views import ViewCounts
+from pipelines.containment.views import ViewCounts, interpreted
 from pipelines.core.contract import STAGE_METRICS
 
 SNAPSHOT_KEY = "lake_snapshot"
@@ -104,8 +105,14 @@ def _recipes_frame(snapshot: LakeSnapshot, params: ContainmentParams,
                    found: Mapping[str, recipe_mod.Recipe]) -> DataFrame:
     spark = snapshot.spark
     profiles = {p.table_id: p for p in snapshot.profiles}
-    sums = recipe_mod.checksums({t: snapshot.tables[t].select(*[F.col(recipe_mod.quote_identifier(c)) for c in r.columns])
-                                 for t, r in found.items()})
+    if not found:
+        return spark.createDataFrame([], RECIPES_DDL)
+    # every deleted child hashed once: its checksum and (for row-key recipes) its keys come from the same pass
+    hashed = recipe_mod.union_all([
+        hash_rows(snapshot.tables[t], canonical_order(r.columns)).withColumn("_table", F.lit(t))
+        for t, r in sorted(found.items())]).localCheckpoint()
+    sums = {r["_table"]: (int(r["rows"]), format_checksum(r["rows"], r["sum_high"], r["sum_low"]))
+            for r in hashed.groupBy("_table").agg(*checksum_columns()).collect()}  # one row per table
     base = []
     for t, r in sorted(found.items()):
         child, parent = profiles[t], profiles[r.parent]
@@ -119,10 +126,7 @@ def _recipes_frame(snapshot: LakeSnapshot, params: ContainmentParams,
     keyed = [t for t, r in found.items() if r.kind == "row_keys"]
     if not keyed:
         return frame
-    parts = [recipe_mod.row_keys(snapshot.tables[t], found[t].columns).withColumn("_table", F.lit(t)) for t in sorted(keyed)]
-    keys = parts[0]
-    for p in parts[1:]:
-        keys = keys.unionByName(p)
+    keys = hashed.where(F.col("_table").isin(keyed)).groupBy("_table", "row_hash").count()
     keys = keys.groupBy("_table").agg(F.sort_array(F.collect_list(F.struct(
         F.col("row_hash"), F.col("count").cast("bigint").alias("count")))).alias("_keys"))
     return (frame.join(keys, frame["table_id"] == keys["_table"], "left")
@@ -145,8 +149,9 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
                                  rules=planning.Rules(params.protect, params.prefer))
     clock.lap("plan")
     chosen = {r.table_id: r.parent for r in rows if r.action == "delete"}
-    recipes = recipe_mod.choose_recipes(chosen, {e.key: e for e in found.edges}, profiles, snapshot.tables,
-                                         params.semantics)
+    with interpreted(spark):  # unions over many tables: compiling one class per branch costs more than running it
+        recipes = recipe_mod.choose_recipes(chosen, {e.key: e for e in found.edges}, profiles, snapshot.tables,
+                                             params.semantics)
     # A recipe by row keys stores one key per distinct row: children above max_key_rows are kept.
     for r in rows:
         rec = recipes.get(r.table_id)
@@ -155,8 +160,9 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
             r.action, r.parent, r.net_saving_per_month = "keep", None, 0.0
             r.reason = f"kept: no filter reproduces it and it has more than max_key_rows={params.max_key_rows} rows"
     plan_df = spark.createDataFrame([r.row() for r in rows], PLAN_DDL)
-    recipes_df = _recipes_frame(snapshot, params, recipes).cache()  # built here so its time is its own
-    recipes_df.count()
+    with interpreted(spark):
+        recipes_df = _recipes_frame(snapshot, params, recipes).cache()  # built here so its time is its own
+        recipes_df.count()
     clock.lap("recipes")
     seconds = {"profile": round(snapshot.seconds_profile, 3), **found.seconds, **clock.seconds}
     return {"profile": profile_df, "edges": edges_df, "plan": plan_df, "recipes": recipes_df,

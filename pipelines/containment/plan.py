@@ -198,10 +198,10 @@ def plan(edges: Sequence[Edge], profiles: Mapping[str, TableProfile], costs: Cos
             rows.append(PlanRow(action="delete", parent=p, reason=f"contained in {p}", rebuild_cost_per_month=opt[2],
                                 net_saving_per_month=storage - opt[2], rebuild_latency_s=opt[1], **base))
             continue
-        if tid in used_as_parent:
-            reason = "kept: rebuild parent of " + ", ".join(sorted(used_as_parent[tid]))
-        elif tid in protected:
+        if tid in protected:  # the user's rule first, even when it also serves as a parent
             reason = f"kept: protected by params.protect '{protected[tid]}'"
+        elif tid in used_as_parent:
+            reason = "kept: rebuild parent of " + ", ".join(sorted(used_as_parent[tid]))
         elif tid in aliased:
             reason = (f"kept: the symlink '{prof.aliases[0]}' points at it (deleting it would leave the link "
                       "dangling)")

@@ -142,25 +142,25 @@ def rebuild(parent: DataFrame, columns: Sequence[str], parent_columns: Sequence[
     return ranked.where(F.col("_n") <= F.col("_keep")).select(*[F.col(quote_identifier(c)) for c in columns])
 
 
+def union_all(frames: Sequence[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
 def checksums(frames: Mapping[str, DataFrame]) -> dict[str, tuple[int, str]]:
     """(row count, checksum) of each DataFrame, all in one job."""
     if not frames:
         return {}
-    parts = [hash_rows(df, canonical_order(df.columns)).withColumn("_table", F.lit(name)) for name, df in frames.items()]
-    union = parts[0]
-    for p in parts[1:]:
-        union = union.unionByName(p)
+    union = union_all([hash_rows(df, canonical_order(df.columns)).withColumn("_table", F.lit(name))
+                       for name, df in frames.items()])
     got = {r["_table"]: r for r in union.groupBy("_table").agg(*checksum_columns()).collect()}  # one row per table
     out = {}
     for name in frames:
         r = got.get(name)
         out[name] = (0, format_checksum(0, 0, 0)) if r is None else (int(r["rows"]), format_checksum(r["rows"], r["sum_high"], r["sum_low"]))
     return out
-
-
-def row_keys(df: DataFrame, columns: Sequence[str]) -> DataFrame:
-    """(row_hash, count) of the child's rows: the keys a ``row_keys`` recipe keeps."""
-    return hash_rows(df, canonical_order(columns)).groupBy("row_hash").count()
 
 
 def _reproducing_filters(trials: Sequence[tuple[str, str, str]], tables: Mapping[str, DataFrame],
@@ -174,10 +174,8 @@ def _reproducing_filters(trials: Sequence[tuple[str, str, str]], tables: Mapping
     rebuilds each recipe and compares it with the child bit for bit before anything moves."""
     if not trials:
         return {}
-    parts = [tables[parent].where(pred).select(F.lit(i).alias("trial")) for i, (_, parent, pred) in enumerate(trials)]
-    union = parts[0]
-    for p in parts[1:]:
-        union = union.unionByName(p)
+    union = union_all([tables[parent].where(pred).select(F.lit(i).alias("trial"))
+                       for i, (_, parent, pred) in enumerate(trials)])
     counts = {r["trial"]: int(r["n"]) for r in union.groupBy("trial").agg(F.count(F.lit(1)).alias("n")).collect()}
     found: dict[str, str] = {}
     for i, (child, _, pred) in enumerate(trials):

@@ -54,13 +54,14 @@ def lake(spark, tmp_path_factory):
     _pq(root / "text/ids_as_text.parquet", b[["id"]].astype({"id": "string"}))
     _pq(root / "mixed/a.parquet", b[b.id <= 5][["id", "x"]])
     _pq(root / "mixed/b.parquet", b[["flag"]])
-    copies = b[["id", "name"]].iloc[:8]
+    copies = pd.DataFrame({"id": range(100, 108), "name": [f"c{k}" for k in range(8)]})  # in no other table
     _pq(root / "copies/t.parquet", copies)
     copies.to_csv(root / "copies/t.csv", index=False)
     spark.createDataFrame(copies).write.format("delta").save(str(root / "copies/t_delta"))
     house = root.parent / "house"
     result = job.run(spark, {"inputs": {"lake": str(root)}, "quality": {"enabled": False},
-                             "params": {"protect": ["wide/ints32*"], "prefer": ["delta", "parquet"]}},
+                             "params": {"protect": ["wide/ints32*"], "prefer": ["delta", "parquet"],
+                                        "default_access_per_month": 0.0}},
                      lakehouse_root=str(house))
     out = {n: lakehouse.read_table(spark, TableRef(path=str(house / "containment" / n))).toPandas()
            for n in ("profile", "edges", "plan")}

@@ -166,3 +166,16 @@ def test_discovery_rules_a_user_can_predict(tmp_path):
     assert selection_reason("raw/orders.parquet", (), ("raw/*",)) == "excluded by params.exclude 'raw/*'"
     assert selection_reason("events", ("raw/*",), ()) == "not matched by params.include"
     assert selection_reason("raw/orders.parquet", ("raw/*",), ("sales",)) is None
+
+
+def test_a_folder_mixing_parquet_and_csv_is_one_table_per_file(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "lake"
+    (root / "drop").mkdir(parents=True)
+    pq.write_table(pa.table({"x": [1]}), root / "drop" / "a.parquet")
+    (root / "drop" / "b.csv").write_text("x\n1\n")
+    (root / "drop" / "_SUCCESS").write_text("")
+    found = {p.relative_to(root).as_posix(): fmt for p, fmt, why in scan(root)}
+    assert found == {"drop/a.parquet": "parquet", "drop/b.csv": "csv"}
