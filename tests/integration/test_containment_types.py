@@ -59,12 +59,14 @@ def lake(spark, tmp_path_factory):
     copies.to_csv(root / "copies/t.csv", index=False)
     spark.createDataFrame(copies).write.format("delta").save(str(root / "copies/t_delta"))
     house = root.parent / "house"
+    codegen = spark.conf.get("spark.sql.codegen.wholeStage")
     result = job.run(spark, {"inputs": {"lake": str(root)}, "quality": {"enabled": False},
                              "params": {"protect": ["wide/ints32*"], "prefer": ["delta", "parquet"],
                                         "default_access_per_month": 0.0}},
                      lakehouse_root=str(house))
     out = {n: lakehouse.read_table(spark, TableRef(path=str(house / "containment" / n))).toPandas()
            for n in ("profile", "edges", "plan")}
+    assert spark.conf.get("spark.sql.codegen.wholeStage") == codegen  # the session's setting is put back
     return {"root": root, "result": result, **out}
 
 
