@@ -10,7 +10,7 @@ total falls short of B; this module fixes both.
 from __future__ import annotations
 
 import math
-from typing import Hashable, Mapping
+from typing import Hashable, Mapping, Protocol
 
 
 def resolve_total_budget(budget_count: int | None, budget_fraction: float | None, num_samples: int) -> int:
@@ -71,3 +71,41 @@ def allocate_budget(cds: Mapping[Hashable, float], sizes: Mapping[Hashable, int]
             remaining -= int(sizes[k])
         open_clusters -= capped
     return alloc
+
+
+class Walk(Protocol):
+    """What :func:`fill_budget` needs of a cluster's walk (:class:`pipelines.paser.concepts.ClusterWalk`)."""
+
+    taken: int
+
+    @property
+    def untried(self) -> int: ...
+
+    def advance(self, budget: int) -> None: ...
+
+
+def fill_budget(walks: Mapping[Hashable, Walk], initial: Mapping[Hashable, int], cds: Mapping[Hashable, float],
+                total_budget: int) -> dict:
+    """Walk every cluster to its budget, then hand the slots lost to concept rejections in clusters that
+    ran out of candidates to the clusters that still have some, and walk on, until ``total_budget``
+    samples are selected or no candidate is left untried. Returns the final budget per cluster.
+
+    The missing slots are shared by the same rule as the budget itself (:func:`allocate_budget`: CDS
+    shares, largest remainder), capped by each cluster's untried candidates; clusters are walked in
+    ascending id order each round (with one concept graph for all, the order matters). A user who asks
+    for B samples gets B while candidates remain; the paper's code stops each cluster at its share.
+    Each round tries at least one more candidate, so the loop ends.
+    """
+    order = sorted(walks)
+    alloc = {k: int(initial.get(k, 0)) for k in order}
+    for k in order:
+        walks[k].advance(alloc[k])
+    while True:
+        missing = int(total_budget) - sum(walks[k].taken for k in order)
+        untried = {k: int(walks[k].untried) for k in order}
+        if missing <= 0 or not any(untried.values()):
+            return alloc
+        extra = allocate_budget({k: float(cds[k]) for k in order}, untried, missing)
+        for k in order:
+            alloc[k] += extra[k]
+            walks[k].advance(alloc[k])

@@ -70,6 +70,11 @@ class PaserParams:
                                  minimum=2)
     max_concepts: int = param(20, doc="key phrases per sample kept for the concept graph (RAKE's top-scored; §3.4)",
                               minimum=1, maximum=1000)
+    concept_scope: Literal["global", "cluster"] = param(
+        "global", doc="one concept graph for the whole selection (global: the released code's select_samples, "
+                      "one nx.Graph walked cluster by cluster in id order; every candidate passes through one "
+                      "Python worker) or one per cluster (cluster: clusters are walked in parallel on the "
+                      "executors; conflicts between clusters are not checked) (§3.4)")
     concept_max_words: int = param(4, doc="longest RAKE phrase, in words (longer candidates are dropped)",
                                    minimum=1, maximum=20)
     seed: int = param(0, doc="seed of the sample hash and of k-means", minimum=0)

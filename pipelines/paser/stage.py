@@ -10,12 +10,12 @@ from typing import Iterable, Mapping
 
 from pyspark.sql import functions as F
 
-from pipelines.core.contract import Column
+from pipelines.core.contract import STAGE_METRICS, Column
 from pipelines.core.report_items import ReportContext, per_key_bars
 from pipelines.core.stage import InputSpec, Output, Stage
 from pipelines.paser.config import PaserParams
 from pipelines.paser.score_stage import INSTRUCTIONS
-from pipelines.paser.transform import transform
+from pipelines.paser.transform import transform as paser_transform
 
 VIOLATIONS_DDL = "cluster int, rule string, detail string"
 
@@ -68,16 +68,38 @@ def budget_rule_violations(clusters: Iterable[Mapping], total_budget: int) -> li
     return out
 
 
+def budget_fill_violations(clusters: Iterable[Mapping], total_budget: int) -> list[tuple]:
+    """The refill rule (``pipelines.paser.budget.fill_budget``) checked from the written table: fewer than
+    min(B, N) selected only when no candidate was left untried; no cluster selects more than its
+    budget plus what was handed to it; nothing is handed over while the budgets are met."""
+    rows = list(clusters)
+    out: list[tuple] = []
+    selected = sum(int(r["selected"]) for r in rows)
+    wanted = min(int(total_budget), sum(int(r["size"]) for r in rows))
+    untried = sum(int(r["untried"]) for r in rows)
+    if selected < wanted and untried > 0:
+        out.append((-1, "filled", f"{selected} of a budget of {wanted} selected while {untried} candidates "
+                                  "were never tried"))
+    if selected > wanted:
+        out.append((-1, "filled", f"{selected} selected, more than the budget {wanted}"))
+    for r in rows:
+        if int(r["selected"]) > int(r["budget"]) + int(r["reallocated"]):
+            out.append((int(r["cluster"]), "filled", f"selected {r['selected']} > budget {r['budget']} + "
+                                                     f"reallocated {r['reallocated']}"))
+    return out
+
+
 def _violations_table(params: PaserParams, clusters_df):
-    rows = clusters_df.select("cluster", "size", "cds", "budget").collect()  # one row per cluster (bounded)
-    total = requested_budget(params, sum(int(r["size"]) for r in rows))
-    return clusters_df.sparkSession.createDataFrame(budget_rule_violations(rows, total), VIOLATIONS_DDL)
+    rows = clusters_df.select("cluster", "size", "cds", "budget", "reallocated", "selected", "untried").collect()
+    total = requested_budget(params, sum(int(r["size"]) for r in rows))  # one row per cluster (bounded)
+    found = budget_rule_violations(rows, total) + budget_fill_violations(rows, total)
+    return clusters_df.sparkSession.createDataFrame(found, VIOLATIONS_DDL)
 
 
 def metrics(params: PaserParams, outputs):
     clusters = outputs["clusters"].agg(
         F.count(F.lit(1)).alias("n"), F.sum("size").alias("size"), F.sum("rejected").alias("rejected"),
-        F.sum(F.col("budget_met").cast("long")).alias("met")).first()
+        F.sum(F.col("budget_met").cast("long")).alias("met"), F.sum("reallocated").alias("reallocated")).first()
     picked = outputs["selected"].agg(F.sum(F.col("selected").cast("long")).alias("n")).first()["n"] or 0
     return {
         "num_clusters": int(clusters["n"] or 0),
@@ -85,6 +107,7 @@ def metrics(params: PaserParams, outputs):
         "selected_count": int(picked),
         "concept_rejections": int(clusters["rejected"] or 0),
         "clusters_budget_met": int(clusters["met"] or 0),
+        "budget_reallocated": int(clusters["reallocated"] or 0),
     }
 
 
@@ -101,7 +124,8 @@ def expectations(params, outputs, metrics_):
             # selected = budget unless the cluster ran out of consistent candidates
             gxe.ExpectColumnValuesToBeInSet(column="budget_met", value_set=[True]),
         ]
-        # budgets follow PASER's rule, re-checked from the written table: no cluster may break it
+        # budgets follow PASER's rule and the refill fills B while candidates remain, re-checked from the
+        # written table: no cluster may break either
         suites["clusters.budget_rule_violations"] = (_violations_table(params, outputs["clusters"]),
                                                      [gxe.ExpectTableRowCountToEqual(value=0)])
     return suites
@@ -113,6 +137,13 @@ def report(outputs, context: ReportContext) -> list:
                          order_by_value=False),
             per_key_bars(clusters, "cluster", F.max("cds"), "Capability-degradation score (CDS) per cluster",
                          "cluster", "CDS", order_by_value=False)]
+
+
+def transform(inputs, params: PaserParams) -> dict:
+    """The two outputs, and what was decided (K and how, B, the concept scope) as run metrics."""
+    result = paser_transform(inputs, params)
+    return {"clusters": result.clusters, "selected": result.selected,
+            STAGE_METRICS: {f"decided.{k}": v for k, v in result.info.items()}}
 
 
 STAGE = Stage(
@@ -127,13 +158,17 @@ STAGE = Stage(
     },
     outputs=(
         Output("clusters", (Column("cluster", "integer"), Column("size", "integer"), Column("cds", "float"),
-                            Column("budget", "integer"), Column("selected", "integer"), Column("rejected", "integer"),
+                            Column("budget", "integer"), Column("reallocated", "integer"),
+                            Column("selected", "integer"), Column("rejected", "integer"), Column("untried", "integer"),
                             Column("shortfall", "integer"), Column("budget_met", "boolean")),
-               "one row per cluster: size, CDS, budget, selected, concept rejections, shortfall"),
+               "one row per cluster: size, CDS, budget (CDS share), slots reallocated to it, selected, concept "
+               "rejections, candidates never tried, shortfall"),
         Output("selected", (Column("id", "id"), Column("cluster", "integer"), Column("jsd", "float"),
                             Column("tokens", "integer"), Column("efficiency", "float"), Column("rank", "integer"),
-                            Column("selected", "boolean"), Column("reason", "string")),
-               "every input row: cluster, jsd, tokens, efficiency, rank, selected, the reason it was not"),
+                            Column("selected", "boolean"), Column("reason", "string"), Column("concepts", "array"),
+                            Column("conflict_concepts", "array"), Column("conflict_with", "array")),
+               "every input row: cluster, jsd, tokens, efficiency, rank, selected, the reason it was not, its "
+               "concepts, and for a concept rejection the pair and the selected samples that brought them in"),
     ),
     transform=transform, metrics=metrics, expectations=expectations, report=report,
 )

@@ -6,7 +6,8 @@
 3. **CDS** of a cluster = mean per-sample JSD from ``paser-score`` (§3.2, Eq. 4).
 4. **Budget** n_k ∝ CDS_k, exact total, capped by size (:mod:`pipelines.paser.budget`).
 5. **Select** inside each cluster by efficiency JSD/log(cost) with the concept-consistency filter
-   (:mod:`pipelines.paser.concepts`), one cluster per ``applyInPandas`` group.
+   (:mod:`pipelines.paser.concepts`; one graph for the whole selection or one per cluster), and hand
+   slots lost to rejections in clusters that ran out to the others (:func:`pipelines.paser.budget.fill_budget`).
 
 Rows that cannot take part (blank instruction, no score, no embedding) stay in ``selected`` with
 ``selected = false`` and their reason, so every input row is accounted for.
@@ -23,8 +24,9 @@ from pyspark.sql import types as T
 
 from pipelines.core.contract import check_unique_ids, null_id_first
 from pipelines.core.errors import DataError
-from pipelines.paser.budget import allocate_budget, resolve_total_budget
-from pipelines.paser.concepts import REASON_BUDGET_FILLED, REASON_CONFLICT, select_in_cluster
+from pipelines.paser.budget import allocate_budget, fill_budget, resolve_total_budget
+from pipelines.paser.concepts import (REASON_BUDGET_FILLED, REASON_CONFLICT, AcceptedRanks, ClusterWalk,
+                                      ConceptGraph)
 from pipelines.paser.config import PaserParams
 from pipelines.paser.scoring import REASON_EMPTY_INSTRUCTION, with_text_columns
 from pipelines.paser.spectral import SpectralResult, assign_by_knn_vote, spectral_cluster
@@ -98,50 +100,99 @@ def cluster_budgets(assigned: DataFrame, params: PaserParams) -> tuple[pd.DataFr
     return frame, total
 
 
-SELECTED_COLUMNS = ("id", "cluster", "jsd", "tokens", "efficiency", "rank", "selected", "reason")
+SELECTED_COLUMNS = ("id", "cluster", "jsd", "tokens", "efficiency", "rank", "selected", "reason", "concepts",
+                    "conflict_concepts", "conflict_with")
+FINAL_BUDGET = "_final_budget"  # per row: its cluster's budget after the refill (read by cluster_table)
 
 
-def select_samples(assigned: DataFrame, budgets: Mapping[int, int], params: PaserParams) -> DataFrame:
-    """Per cluster on the executors: efficiency order + concept-consistency filter (§3.3–§3.4)."""
-    rows = assigned.withColumn(
-        "efficiency", F.col("jsd") / F.log(F.greatest(F.col("tokens").cast("double"), F.lit(float(params.min_cost_tokens)))))
-    id_type = assigned.schema["id"].dataType
-    schema = T.StructType([
+def _selected_schema(id_type) -> T.StructType:
+    return T.StructType([
         T.StructField("id", id_type, False), T.StructField("cluster", T.IntegerType(), True),
         T.StructField("jsd", T.DoubleType(), True), T.StructField("tokens", T.LongType(), True),
         T.StructField("efficiency", T.DoubleType(), True), T.StructField("rank", T.LongType(), True),
-        T.StructField("selected", T.BooleanType(), False), T.StructField("reason", T.StringType(), True)])
-    budget_of = dict(budgets)
-    max_concepts, max_words = params.max_concepts, params.concept_max_words
-
-    def fn(frame: pd.DataFrame) -> pd.DataFrame:
-        cluster = int(frame["cluster"].iloc[0])
-        out = select_in_cluster(frame, budget_of.get(cluster, 0), max_concepts=max_concepts, max_words=max_words)
-        return out[list(SELECTED_COLUMNS)]
-
-    return rows.groupBy("cluster").applyInPandas(fn, schema)
+        T.StructField("selected", T.BooleanType(), False), T.StructField("reason", T.StringType(), True),
+        T.StructField("concepts", T.ArrayType(T.StringType()), True),
+        T.StructField("conflict_concepts", T.ArrayType(T.StringType()), True),
+        T.StructField("conflict_with", T.ArrayType(id_type), True),
+        T.StructField(FINAL_BUDGET, T.LongType(), True)])
 
 
-def cluster_table(summary: pd.DataFrame, selected: DataFrame, spark) -> DataFrame:
-    """clusters: cluster, size, cds, budget, selected, rejected, shortfall, budget_met."""
+def select_samples(assigned: DataFrame, summary: pd.DataFrame, total: int, params: PaserParams) -> DataFrame:
+    """Efficiency order + concept-consistency filter (§3.3–§3.4), with the budget refilled across
+    clusters (:func:`pipelines.paser.budget.fill_budget`) so that B samples are selected while
+    candidates remain.
+
+    ``concept_scope: global`` (the released code's one graph): every candidate goes to one Python
+    worker, which walks the clusters in id order. ``cluster``: each cluster is walked in full with its
+    own graph on the executors (``applyInPandas``); the driver then runs the refill from one row per
+    cluster (:class:`pipelines.paser.concepts.AcceptedRanks`) and one more pass marks the rows."""
+    rows = assigned.withColumn(
+        "efficiency", F.col("jsd") / F.log(F.greatest(F.col("tokens").cast("double"), F.lit(float(params.min_cost_tokens)))))
+    schema = _selected_schema(assigned.schema["id"].dataType)
+    budgets = {int(k): int(v) for k, v in zip(summary["cluster"], summary["budget"])}
+    cds = {int(k): float(v) for k, v in zip(summary["cluster"], summary["cds"])}
+    options = {"max_concepts": params.max_concepts, "max_words": params.concept_max_words}
+    columns = [c.name for c in schema.fields]
+
+    if params.concept_scope == "global":
+        def walk_all(frame: pd.DataFrame) -> pd.DataFrame:
+            graph = ConceptGraph()
+            walks = {int(k): ClusterWalk(g, graph, **options) for k, g in frame.groupby("cluster")}
+            final = fill_budget(walks, budgets, cds, total)
+            out = pd.concat([walks[k].result().assign(**{FINAL_BUDGET: final[k]}) for k in sorted(walks)])
+            return out[columns]
+
+        return rows.withColumn("_all", F.lit(0)).groupBy("_all").applyInPandas(walk_all, schema)
+
+    def walk_cluster(frame: pd.DataFrame) -> pd.DataFrame:
+        walk = ClusterWalk(frame, **options)
+        walk.advance(len(frame))
+        return walk.result().assign(**{FINAL_BUDGET: None})[columns]
+
+    walked = rows.groupBy("cluster").applyInPandas(walk_cluster, schema).localCheckpoint(eager=True)
+    per_cluster = walked.groupBy("cluster").agg(
+        F.count(F.lit(1)).alias("size"), F.collect_list(F.when(F.col("selected"), F.col("rank"))).alias("ranks")).collect()
+    walks = {int(r["cluster"]): AcceptedRanks(r["ranks"], r["size"]) for r in per_cluster}
+    final = fill_budget(walks, budgets, cds, total)
+    marks = rows.sparkSession.createDataFrame([(k, int(final[k]), int(walks[k].position)) for k in sorted(walks)],
+                                              "cluster int, _budget long, _tried long")
+    tried = F.col("rank") <= F.col("_tried")
+    return (walked.drop(FINAL_BUDGET).join(F.broadcast(marks), "cluster")
+            .withColumn("selected", F.col("selected") & tried)
+            .withColumn("reason", F.when(tried, F.col("reason")).otherwise(F.lit(REASON_BUDGET_FILLED)))
+            .withColumn("concepts", F.when(tried, F.col("concepts")))
+            .withColumn("conflict_concepts", F.when(tried, F.col("conflict_concepts")))
+            .withColumn("conflict_with", F.when(tried, F.col("conflict_with")))
+            .withColumnRenamed("_budget", FINAL_BUDGET).select(*columns))
+
+
+def cluster_table(summary: pd.DataFrame, chosen: DataFrame, spark) -> DataFrame:
+    """clusters: cluster, size, cds, budget (the CDS share), reallocated (slots handed over from
+    clusters that ran out), selected, rejected, untried, shortfall, budget_met."""
     base = spark.createDataFrame(summary[["cluster", "size", "cds", "budget"]],
                                  "cluster int, size long, cds double, budget long")
-    counts = selected.where(F.col("cluster").isNotNull()).groupBy("cluster").agg(
+    counts = chosen.groupBy("cluster").agg(
         F.sum(F.col("selected").cast("long")).alias("selected"),
         F.sum(F.col("reason").startswith(REASON_CONFLICT).cast("long")).alias("rejected"),
-        F.sum((F.col("reason") == REASON_BUDGET_FILLED).cast("long")).alias("not_tried"))
-    joined = base.join(counts, "cluster", "left").na.fill(0, ["selected", "rejected", "not_tried"])
-    return (joined.withColumn("shortfall", F.col("budget") - F.col("selected"))
+        F.sum((F.col("reason") == REASON_BUDGET_FILLED).cast("long")).alias("untried"),
+        F.max(FINAL_BUDGET).alias("_final"))
+    joined = base.join(counts, "cluster", "left").na.fill(0, ["selected", "rejected", "untried"])
+    return (joined.withColumn("reallocated", F.coalesce(F.col("_final"), F.col("budget")) - F.col("budget"))
+            .withColumn("shortfall", F.col("budget") + F.col("reallocated") - F.col("selected"))
             # a cluster short of its budget must have tried every candidate (data ran out)
-            .withColumn("budget_met", (F.col("shortfall") == 0) | (F.col("not_tried") == 0))
-            .drop("not_tried").orderBy("cluster"))
+            .withColumn("budget_met", (F.col("shortfall") == 0) | (F.col("untried") == 0))
+            .select("cluster", "size", "cds", "budget", "reallocated", "selected", "rejected", "untried",
+                    "shortfall", "budget_met").orderBy("cluster"))
 
 
 def invalid_rows(rows: DataFrame, reason_col) -> DataFrame:
+    id_type = rows.schema["id"].dataType
     return rows.select("id", F.lit(None).cast("int").alias("cluster"), F.col("jsd").cast("double"),
                        F.col("tokens").cast("long"), F.lit(None).cast("double").alias("efficiency"),
                        F.lit(None).cast("long").alias("rank"), F.lit(False).alias("selected"),
-                       reason_col.alias("reason"))
+                       reason_col.alias("reason"), F.lit(None).cast("array<string>").alias("concepts"),
+                       F.lit(None).cast("array<string>").alias("conflict_concepts"),
+                       F.lit(None).cast(T.ArrayType(id_type)).alias("conflict_with"))
 
 
 class PaserResult(NamedTuple):
@@ -178,9 +229,9 @@ def transform(inputs: Mapping[str, DataFrame], params: PaserParams, *,
                               kmeans_restarts=params.kmeans_restarts, seed=params.seed)
     assigned = assign_clusters(good, sample_ids, sample_vectors, result, params.assign_neighbors)
     summary, total = cluster_budgets(assigned, params)
-    chosen = select_samples(assigned, dict(zip(summary["cluster"], summary["budget"])), params)
-    selected = chosen.unionByName(bad).persist()  # read by both outputs
-    clusters = cluster_table(summary, selected, instructions.sparkSession)
+    chosen = select_samples(assigned, summary, total, params).localCheckpoint(eager=True)
+    selected = chosen.drop(FINAL_BUDGET).unionByName(bad)
+    clusters = cluster_table(summary, chosen, instructions.sparkSession)
     info = {"num_clusters": int(result.num_clusters), "k_chosen_by": result.chosen_by, "budget_total": int(total),
-            "clustered_sample": len(sample_ids)}
+            "clustered_sample": len(sample_ids), "concept_scope": params.concept_scope}
     return PaserResult(clusters, selected, info)

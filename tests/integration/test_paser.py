@@ -4,7 +4,9 @@ Design (eligible rows only): clusters A (ids 0-9, CDS .12), B (ids 10-19, CDS .0
 CDS .6); budget_count = 12. Hand-computed budgets: shares 12·(.12, .08, .6)/.8 = 1.8, 1.2, 9 -> C
 is capped at its size 3; the 9 left split .12 : .08 = 5.4, 3.6 -> 5, 3 + the remainder to B -> 4.
 In B, id 17 ("Translate cat" -> "chien") links two concepts already in the graph but never linked
-(from ids 19 and 18): it is rejected and the budget is refilled by ids 16 and 15.
+(from ids 19 and 18): it is rejected and the budget is refilled by ids 16 and 15. In C (capped at its
+size), id 20 ("Paint house" -> "bateau") relates concepts of 22 and 21: rejected, so C selects 2 of
+3 and its lost slot goes to A and B by CDS share, .12 : .08 -> A, which selects id 4 too: 12 in all.
 Ids 30-32 cannot take part: no score, blank instruction, no embedding.
 """
 from __future__ import annotations
@@ -21,7 +23,9 @@ from pipelines.core.tables import TableRef
 pytestmark = pytest.mark.spark
 
 A, B, C = list(range(0, 10)), list(range(10, 20)), [20, 21, 22]
-CRAFTED = {19: ("Translate cat", "chat"), 18: ("Describe dog", "chien"), 17: ("Translate cat", "chien")}
+CRAFTED = {19: ("Translate cat", "chat"), 18: ("Describe dog", "chien"), 17: ("Translate cat", "chien"),
+           22: ("Paint house", "maison"), 21: ("Paint boat", "bateau"), 20: ("Paint house", "bateau")}
+CHOSEN = [4, 5, 6, 7, 8, 9, 15, 16, 18, 19, 21, 22]
 
 
 def _jsd(i: int) -> float:
@@ -88,21 +92,42 @@ def test_clusters_budgets_follow_the_formula_with_cap(first_run):
     assert [int(by.loc[k, "size"]) for k in (a, b, c)] == [10, 10, 3]
     assert [int(by.loc[k, "budget"]) for k in (a, b, c)] == [5, 4, 3]
     assert by.loc[a, "cds"] == pytest.approx(0.12) and by.loc[c, "cds"] == pytest.approx(0.6)
-    assert [int(by.loc[k, "selected"]) for k in (a, b, c)] == [5, 4, 3]
-    assert [int(by.loc[k, "rejected"]) for k in (a, b, c)] == [0, 1, 0]
+    assert [int(by.loc[k, "reallocated"]) for k in (a, b, c)] == [1, 0, 0]
+    assert [int(by.loc[k, "selected"]) for k in (a, b, c)] == [6, 4, 2]
+    assert [int(by.loc[k, "rejected"]) for k in (a, b, c)] == [0, 1, 1]
+    assert [int(by.loc[k, "untried"]) for k in (a, b, c)] == [4, 5, 0]
+    assert [int(by.loc[k, "shortfall"]) for k in (a, b, c)] == [0, 0, 1]
     assert by["budget_met"].all()
     assert result.metrics["budget_total"] == 12 and result.metrics["selected_count"] == 12
-    assert result.metrics["clusters_budget_met"] == 3
+    assert result.metrics["clusters_budget_met"] == 3 and result.metrics["budget_reallocated"] == 1
+    assert result.metrics["decided.concept_scope"] == "global" and result.metrics["decided.num_clusters"] == 3
 
 
 def test_selection_is_efficiency_ordered_with_conflict_refilled(first_run):
     _, _, selected = first_run
     chosen = sorted(selected.index[selected["selected"]])
-    assert chosen == [5, 6, 7, 8, 9, 15, 16, 18, 19, 20, 21, 22]
-    assert selected.loc[17, "reason"].startswith("concept_conflict: 'chien' | 'translate cat'")
-    assert list(selected.loc[[9, 8, 7, 6, 5, 4], "rank"]) == [1, 2, 3, 4, 5, 6]
-    assert selected.loc[4, "reason"] == "budget_filled"
+    assert chosen == CHOSEN
+    assert selected.loc[17, "reason"] == ("concept_conflict: 'chien' (from 18) | 'translate cat' (from 19) "
+                                          "are known but unconnected")
+    assert list(selected.loc[17, "conflict_concepts"]) == ["chien", "translate cat"]
+    assert list(selected.loc[17, "conflict_with"]) == [18, 19]
+    assert sorted(selected.loc[17, "concepts"]) == ["chien", "translate cat"]
+    assert list(selected.loc[20, "conflict_with"]) == [21, 22]
+    assert list(selected.loc[[9, 8, 7, 6, 5, 4, 3], "rank"]) == [1, 2, 3, 4, 5, 6, 7]
+    assert selected.loc[3, "reason"] == "budget_filled" and selected.loc[3, "concepts"] is None
     assert selected.loc[9, "efficiency"] == pytest.approx(_jsd(9) / np.log(20))
+
+
+def test_one_graph_per_cluster_selects_the_same_here(spark, lake, first_run):
+    # the designed conflicts are inside clusters, so concept_scope: cluster (walked on the executors,
+    # refilled on the driver from the accepted ranks) gives the same selection and the same audit
+    result = paser_job.run(spark, _config(concept_scope="cluster"), lakehouse_root=lake)
+    assert result.status == "success" and result.quality_failures == []
+    selected = lakehouse.read_table(spark, TableRef.parse("paser/selected", lake)).toPandas().set_index("id")
+    assert sorted(selected.index[selected["selected"]]) == CHOSEN
+    assert list(selected.loc[20, "conflict_with"]) == [21, 22]
+    assert selected.loc[3, "reason"] == "budget_filled" and selected.loc[3, "concepts"] is None
+    assert result.metrics["budget_reallocated"] == 1 and result.metrics["decided.concept_scope"] == "cluster"
 
 
 def test_rows_that_cannot_take_part_keep_their_reason(first_run):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from pipelines.paser.budget import allocate_budget
-from pipelines.paser.stage import budget_rule_violations
+from pipelines.paser.stage import budget_fill_violations, budget_rule_violations
 
 
 def _rows(sizes, cds, budgets):
@@ -41,3 +41,17 @@ def test_every_allocation_of_the_allocator_passes():
         total = rng.randint(0, sum(sizes.values()) + 5)
         alloc = allocate_budget(cds, sizes, total)
         assert budget_rule_violations(_rows(sizes, cds, alloc), total) == [], (sizes, cds, total, alloc)
+
+
+def _filled(selected, untried, budget=(5, 5), reallocated=(0, 0)):
+    return [{"cluster": k, "size": 10, "budget": budget[k], "reallocated": reallocated[k], "selected": selected[k],
+             "untried": untried[k]} for k in (0, 1)]
+
+
+def test_the_refill_rule_names_a_budget_left_unfilled_while_candidates_remain():
+    assert budget_fill_violations(_filled((5, 5), (5, 5)), 10) == []
+    assert budget_fill_violations(_filled((3, 4), (0, 0)), 10) == []            # data ran out: short is fine
+    assert budget_fill_violations(_filled((3, 5), (0, 5)), 10) == [
+        (-1, "filled", "8 of a budget of 10 selected while 5 candidates were never tried")]
+    assert budget_fill_violations(_filled((6, 4), (0, 0), reallocated=(0, 0)), 10) == [
+        (0, "filled", "selected 6 > budget 5 + reallocated 0")]
