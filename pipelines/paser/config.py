@@ -51,8 +51,17 @@ class PaserParams:
         0.2, doc="B as a fraction of the scored samples (floor); the paper's budgets are 4-20% of the "
                  "data (§4.1); ignored when budget_count is set", minimum=0.0, maximum=1.0, exclusive_minimum=True)
     num_clusters: int | None = param(None, doc="K; None: the eigengap of the normalised Laplacian picks K in "
-                                               "[min_clusters, max_clusters] (the paper leaves K a hyperparameter, §3.1)",
+                                               "[min_clusters, max_clusters] when it is decisive, else "
+                                               "fallback_clusters (the released code takes K as --num_clusters)",
                                      minimum=1, maximum=1000)
+    eigengap_min_ratio: float = param(
+        2.0, doc="the eigengap's K is used only when its gap is at least this many times the next largest gap "
+                 "in the range (von Luxburg 2007 §8.3: the heuristic fails on noisy, overlapping groups; measured "
+                 "1.0-1.23x on real instruction text, 26x and more on separated groups: bench/bench_paser.py)",
+        minimum=1.0)
+    fallback_clusters: int = param(10, doc="K when the eigengap is not decisive: 10, the --num_clusters default "
+                                           "of the released code (BokwaiHo/PASER main.py); clipped to "
+                                           "[min_clusters, max_clusters]", minimum=1, maximum=1000)
     min_clusters: int = param(2, doc="smallest K the eigengap may choose", minimum=1, maximum=1000)
     max_clusters: int = param(30, doc="largest K the eigengap may choose", minimum=1, maximum=1000)
     knn_neighbors: int = param(20, doc="k of the symmetric kNN graph (FAISS) that replaces the paper's "

@@ -226,12 +226,14 @@ def transform(inputs: Mapping[str, DataFrame], params: PaserParams, *,
     sample_ids, sample_vectors = sample_for_clustering(good, params)
     result = spectral_cluster(sample_vectors, num_clusters=params.num_clusters, min_clusters=params.min_clusters,
                               max_clusters=params.max_clusters, knn_neighbors=params.knn_neighbors,
-                              kmeans_restarts=params.kmeans_restarts, seed=params.seed)
+                              kmeans_restarts=params.kmeans_restarts, seed=params.seed,
+                              eigengap_min_ratio=params.eigengap_min_ratio, fallback_clusters=params.fallback_clusters)
     assigned = assign_clusters(good, sample_ids, sample_vectors, result, params.assign_neighbors)
     summary, total = cluster_budgets(assigned, params)
     chosen = select_samples(assigned, summary, total, params).localCheckpoint(eager=True)
     selected = chosen.drop(FINAL_BUDGET).unionByName(bad)
     clusters = cluster_table(summary, chosen, instructions.sparkSession)
     info = {"num_clusters": int(result.num_clusters), "k_chosen_by": result.chosen_by, "budget_total": int(total),
-            "clustered_sample": len(sample_ids), "concept_scope": params.concept_scope}
+            "clustered_sample": len(sample_ids), "concept_scope": params.concept_scope,
+            "eigengap_ratio": None if not np.isfinite(result.gap_ratio) else round(float(result.gap_ratio), 3)}
     return PaserResult(clusters, selected, info)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from pipelines.paser.spectral import assign_by_knn_vote, eigengap_k, spectral_cluster
+from pipelines.paser.spectral import assign_by_knn_vote, eigengap_choice, eigengap_k, spectral_cluster
 
 
 def _blobs(n_per=40, k=4, dim=16, noise=0.05, seed=0):
@@ -18,6 +19,46 @@ def test_eigengap_picks_the_largest_gap():
     assert eigengap_k(mu, 1, 6) == 4
     assert eigengap_k(mu, 1, 3) == 2  # within [1, 3] the gaps are 0, .01, .01: ties go to the smaller K
     assert eigengap_k(mu, 5, 6) == 5
+
+
+def test_an_eigengap_that_is_not_decisive_falls_back_to_the_code_default():
+    mu = np.array([0.0, 0.10, 0.20, 0.32, 0.42, 0.52, 0.62, 0.72])  # gaps .1 .1 .12 .1 ...: 1.2x the next
+    k, how, ratio = eigengap_choice(mu, 2, 6, 2.0, 10)
+    assert (k, how) == (6, "fallback") and ratio == pytest.approx(1.2)   # 10 clipped to max_clusters
+    assert eigengap_choice(mu, 2, 6, 1.1, 4)[:2] == (3, "eigengap")
+    assert eigengap_choice(np.array([0.0, 0.0, 0.01, 0.5]), 2, 2, 2.0, 10)[:2] == (2, "eigengap")  # one K
+
+
+def _groups(sizes, dim=384, spread=0.6, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(len(sizes), dim))
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    return centers[labels] + spread * rng.normal(size=(len(labels), dim)), labels
+
+
+def test_k_is_the_number_of_known_groups_when_they_are_apart():
+    from sklearn.metrics import adjusted_rand_score
+
+    x, truth = _groups([300, 200, 150, 120, 80, 50])          # six capability groups of unequal size
+    result = spectral_cluster(x, num_clusters=None, min_clusters=2, max_clusters=30)
+    assert (result.num_clusters, result.chosen_by) == (6, "eigengap") and result.gap_ratio > 20
+    assert adjusted_rand_score(truth, result.labels) == 1.0
+    # groups within groups (3 domains of 4 tasks each): the finer level, the one budgets need
+    rng = np.random.default_rng(1)
+    tops = rng.normal(size=(3, 384))
+    tasks = np.concatenate([t + 0.5 * rng.normal(size=(4, 384)) for t in tops])
+    y = np.repeat(tasks, 120, axis=0) + 0.35 * rng.normal(size=(1440, 384))
+    nested = spectral_cluster(y, num_clusters=None, min_clusters=2, max_clusters=30)
+    assert (nested.num_clusters, nested.chosen_by) == (12, "eigengap")
+    assert adjusted_rand_score(np.repeat(np.arange(12), 120), nested.labels) == 1.0
+
+
+def test_no_group_structure_gives_the_code_default_k_not_a_noisy_eigengap():
+    # the plain eigengap picks K = 3 here, by noise (its gap is ~1.1x the next)
+    x = np.random.default_rng(0).normal(size=(1500, 384))
+    result = spectral_cluster(x, num_clusters=None, min_clusters=2, max_clusters=30)
+    assert (result.num_clusters, result.chosen_by) == (10, "fallback") and result.gap_ratio < 2.0
+    assert eigengap_k(result.eigenvalues, 2, 30) == 3
 
 
 def test_four_separated_blobs_are_recovered_with_k_from_the_eigengap():
