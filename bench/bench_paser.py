@@ -144,7 +144,7 @@ def ari_section(per_capability: int, embeddings_path: str | None) -> tuple[list[
         auto = spectral_cluster(emb, num_clusters=None, min_clusters=2, max_clusters=12, knn_neighbors=knn)
         five = spectral_cluster(emb, num_clusters=5, knn_neighbors=knn)
         default = " (the default)" if knn == 20 else ""
-        rows += [f"| ours, kNN k = {knn}{default}, K by eigengap (K = {auto.num_clusters}) | "
+        rows += [f"| ours, kNN k = {knn}{default}, K by {auto.chosen_by} (K = {auto.num_clusters}) | "
                  f"{adjusted_rand_score(truth, auto.labels):.3f} |",
                  f"| ours, kNN k = {knn}{default}, K = 5 | {adjusted_rand_score(truth, five.labels):.3f} |"]
         if knn == 20:
