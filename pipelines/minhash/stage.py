@@ -50,7 +50,7 @@ def expectations(params: MinhashParams, outputs, metrics_):
     gxe = gx_expectations()
     rejected = metrics_.get("rows.rejected", 0)
     expected_kept = metrics_["input_documents"] - metrics_["duplicates_current_batch"] - rejected
-    return {
+    suites = {
         # kept + duplicates + rejected = input
         "kept": [gxe.ExpectColumnValuesToBeUnique(column="id"), gxe.ExpectTableRowCountToEqual(value=expected_kept)],
         # every representative is kept: passes only when representatives_not_kept == 0
@@ -61,7 +61,15 @@ def expectations(params: MinhashParams, outputs, metrics_):
                                                       + metrics_["representatives_not_kept"])],
         "rejected": [gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=list(REJECT_REASONS))],
         "index": [gxe.ExpectColumnValuesToNotBeNull(column="bucket")],
+        # every removal of this batch is explained by a candidate pair it is part of (matched_id)
+        "duplicates.unmatched": (outputs["duplicates"].where(~F.col("from_previous_batch") & F.col("matched_id").isNull()),
+                                 [gxe.ExpectTableRowCountToEqual(value=0)]),
     }
+    if params.verify:
+        # ... and, verified, that pair is at or above the threshold (null only for a match in an earlier batch)
+        suites["duplicates"].append(gxe.ExpectColumnValuesToBeBetween(
+            column="matched_exact_jaccard", min_value=params.jaccard_threshold, max_value=1.0))
+    return suites
 
 
 def report(outputs, context: ReportContext) -> list:
@@ -117,9 +125,11 @@ STAGE = Stage(
         Output("duplicates", (
             Column("id", "id"), Column("source", "string"), Column("representative_id", "id"),
             Column("representative_source", "string"), Column("cluster_id", "integer"),
-            Column("estimated_jaccard", "float"), Column("exact_jaccard", "float"), Column("scope", "string"),
-            Column("from_previous_batch", "boolean")),
-            "removed documents: the kept document standing for each, its cluster, estimated/exact Jaccard, scope"),
+            Column("estimated_jaccard", "float"), Column("exact_jaccard", "float"), Column("matched_id", "id"),
+            Column("matched_exact_jaccard", "float"), Column("matched_estimated_jaccard", "float"),
+            Column("scope", "string"), Column("from_previous_batch", "boolean")),
+            "removed documents: the kept document standing for each, its cluster, estimated/exact Jaccard to it, "
+            "the document it matched (the pair that explains the removal) with that pair's Jaccard, scope"),
         Output("rejected", (Column("id", "id"), Column("source", "string"), Column("reason", "string")),
                "documents not hashed, with a reason (null_id, null_text, empty_text, too_short)"),
         Output("source_stats", (

@@ -8,6 +8,7 @@ bucket's smallest id follow text-dedup and NeMo Curator, so a big bucket never y
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -131,11 +132,12 @@ def star_edges(rows: DataFrame, by_source: bool, all_pairs_up_to: int = 0) -> Da
 
 
 def verify_edges(edges: DataFrame, sets: DataFrame, jaccard_threshold: float) -> DataFrame:
-    """Drop candidate edges between two documents of this batch whose exact Jaccard is below the
-    threshold (false positives of LSH). Edges to earlier batches (no text at hand) are kept."""
+    """(src, dst, exact_jaccard) of the candidate edges that pass: edges between two documents of this
+    batch whose exact Jaccard is below the threshold are dropped (false positives of LSH); edges to
+    earlier batches (no text at hand) are kept with a null Jaccard."""
     scored = exact_jaccard(edges, sets, "src", "dst")
     return scored.where(F.col("exact_jaccard").isNull() | (F.col("exact_jaccard") >= jaccard_threshold)) \
-        .select("src", "dst")
+        .select("src", "dst", "exact_jaccard")
 
 
 def survivor_order(params: MinhashParams) -> list:
@@ -149,19 +151,29 @@ def survivor_order(params: MinhashParams) -> list:
     return [F.col("id").asc()]
 
 
+class Clustered(NamedTuple):
+    assigned: DataFrame  # every document of the round with its cluster and representative
+    evidence: DataFrame  # (src, dst, exact_jaccard, scope): the candidate edges the components were built on
+
+
 def cluster(rows: DataFrame, membership: DataFrame | None, by_source: bool, params: MinhashParams,
-            sets: DataFrame | None) -> DataFrame:
+            sets: DataFrame | None, scope: str) -> Clustered:
     """One dedup round. ``rows``: band rows (id, source, num_bytes, band, bucket, is_new);
     ``membership``: (id, cluster_id) of earlier batches' documents, whose clusters stand as edges.
-    Returns (id, source, num_bytes, is_new, cluster_id, representative_id, representative_source)
-    for every document of ``rows``; cluster_id is the smallest id of the connected component."""
+    ``assigned`` has (id, source, num_bytes, is_new, cluster_id, representative_id, representative_source)
+    for every document of ``rows``; cluster_id is the smallest id of the connected component.
+    ``evidence`` holds this batch's candidate edges (verified when ``sets`` is given), labelled ``scope``."""
     edges = star_edges(rows, by_source, params.all_pairs_bucket_size if sets is not None else 0)
     if sets is not None:
         edges = verify_edges(edges, sets, params.jaccard_threshold)
+    else:
+        edges = edges.withColumn("exact_jaccard", F.lit(None).cast("double"))
+    edges = edges.localCheckpoint(eager=True)  # read by the components and by the match evidence
+    graph = edges.select("src", "dst")
     if membership is not None:
-        edges = edges.unionByName(membership.where(F.col("id") != F.col("cluster_id"))
+        graph = graph.unionByName(membership.where(F.col("id") != F.col("cluster_id"))
                                   .select(F.col("id").alias("src"), F.col("cluster_id").alias("dst")))
-    components = connected_components(edges, params.max_cc_iterations)
+    components = connected_components(graph, params.max_cc_iterations)
     nodes = rows.groupBy("id").agg(F.first("source").alias("source"), F.first("num_bytes").alias("num_bytes"),
                                    F.max("is_new").alias("is_new"))
     labelled = (nodes.join(components.withColumnRenamed("node", "id"), "id", "left")
@@ -170,7 +182,23 @@ def cluster(rows: DataFrame, membership: DataFrame | None, by_source: bool, para
     reps = (labelled.withColumn("_rank", first).where(F.col("_rank") == 1)
             .select("cluster_id", F.col("id").alias("representative_id"),
                     F.col("source").alias("representative_source")))
-    return labelled.join(reps, "cluster_id")
+    return Clustered(labelled.join(reps, "cluster_id"), edges.withColumn("scope", F.lit(scope)))
+
+
+def matched_neighbours(dups: DataFrame, evidence: DataFrame) -> DataFrame:
+    """Adds ``matched_id`` and ``matched_exact_jaccard``: for each duplicate, the neighbour on an edge of
+    its own round (``scope``) that the components were built on, the one with the highest exact Jaccard
+    (ties and unverified edges: the smallest id). With verification every such edge between two
+    documents of this batch is at or above the threshold, so each removal is explained by one pair,
+    even when the representative itself is further away along a chain."""
+    both = (evidence.select(F.col("src").alias("id"), F.col("dst").alias("matched_id"), "exact_jaccard", "scope")
+            .unionByName(evidence.select(F.col("dst").alias("id"), F.col("src").alias("matched_id"), "exact_jaccard",
+                                         "scope")))
+    best = F.row_number().over(Window.partitionBy("id", "scope")
+                               .orderBy(F.col("exact_jaccard").desc_nulls_last(), F.col("matched_id").asc()))
+    chosen = (both.withColumn("_r", best).where(F.col("_r") == 1)
+              .select("id", "scope", "matched_id", F.col("exact_jaccard").alias("matched_exact_jaccard")))
+    return dups.join(chosen, ["id", "scope"], "left")
 
 
 def check_component_sizes(assigned: DataFrame, params: MinhashParams) -> None:
@@ -183,15 +211,16 @@ def check_component_sizes(assigned: DataFrame, params: MinhashParams) -> None:
                         f"{shown}; set params.fail_on_large_component=false to only report them")
 
 
-def estimated_jaccard(pairs: DataFrame, rows: DataFrame, params: MinhashParams) -> DataFrame:
-    """Adds ``estimated_jaccard`` of (id, representative_id): the share of equal MinHash values over
-    the ``num_bands * rows_per_band`` permutations LSH used."""
+def estimated_jaccard(pairs: DataFrame, rows: DataFrame, params: MinhashParams, other: str = "representative_id",
+                      name: str = "estimated_jaccard") -> DataFrame:
+    """Adds ``name``: the estimated Jaccard of (id, ``other``), the share of equal MinHash values over the
+    ``num_bands * rows_per_band`` permutations LSH used."""
     num_bands, rows_per_band = params.bands
     left = rows.select("id", "band", F.col("minhashes").alias("_a"))
-    right = rows.select(F.col("id").alias("representative_id"), "band", F.col("minhashes").alias("_b"))
+    right = rows.select(F.col("id").alias(other), "band", F.col("minhashes").alias("_b"))
     equal = F.aggregate(F.zip_with("_a", "_b", lambda x, y: F.when(x == y, 1).otherwise(0)), F.lit(0),
                         lambda acc, x: acc + x)
-    scores = (pairs.select("id", "representative_id").join(left, "id").join(right, ["representative_id", "band"])
-              .groupBy("id", "representative_id")
-              .agg((F.sum(equal) / F.lit(float(num_bands * rows_per_band))).alias("estimated_jaccard")))
-    return pairs.join(scores, ["id", "representative_id"], "left")
+    scores = (pairs.select("id", other).where(F.col(other).isNotNull()).join(left, "id").join(right, [other, "band"])
+              .groupBy("id", other)
+              .agg((F.sum(equal) / F.lit(float(num_bands * rows_per_band))).alias(name)))
+    return pairs.join(scores, ["id", other], "left")

@@ -28,18 +28,21 @@ class MinhashOutputs(NamedTuple):
     index: DataFrame
 
 
-def _local_then_global(rows: DataFrame, params: MinhashParams, sets: DataFrame | None) -> DataFrame:
+def _local_then_global(rows: DataFrame, params: MinhashParams, sets: DataFrame | None) -> steps.Clustered:
     """Local clusters per source, then global clusters of the local survivors. A local duplicate's
     representative is the document that finally represents its local representative."""
-    local = steps.cluster(rows, None, True, params, sets).localCheckpoint(eager=True)
+    local_round = steps.cluster(rows, None, True, params, sets, "local")
+    local = local_round.assigned.localCheckpoint(eager=True)
     survivors = local.where(F.col("id") == F.col("representative_id")).select("id")
-    glob = steps.cluster(rows.join(survivors, "id", "left_semi"), None, False, params, sets)
+    global_round = steps.cluster(rows.join(survivors, "id", "left_semi"), None, False, params, sets, "global")
+    glob = global_round.assigned
     final = glob.select(F.col("id").alias("local_rep"), "cluster_id", "representative_id", "representative_source")
     local_part = (local.where(F.col("id") != F.col("representative_id"))
                   .select("id", "source", "num_bytes", "is_new", F.col("representative_id").alias("local_rep"))
                   .join(final, "local_rep").drop("local_rep").withColumn("scope", F.lit("local")))
     global_part = glob.withColumn("scope", F.lit("global"))
-    return local_part.unionByName(global_part)
+    return steps.Clustered(local_part.unionByName(global_part),
+                           local_round.evidence.unionByName(global_round.evidence))
 
 
 def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> MinhashOutputs:
@@ -75,10 +78,10 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> Minhash
         sets = steps.shingle_sets(docs.join(wanted, "id", "left_semi"), params).localCheckpoint(eager=True)
 
     if params.scope == "local-then-global":
-        assigned = _local_then_global(rows, params, sets)
+        assigned, evidence = _local_then_global(rows, params, sets)
     else:
-        assigned = steps.cluster(rows, membership, params.scope == "local", params, sets) \
-            .withColumn("scope", F.lit(params.scope))
+        one_round = steps.cluster(rows, membership, params.scope == "local", params, sets, params.scope)
+        assigned, evidence = one_round.assigned.withColumn("scope", F.lit(params.scope)), one_round.evidence
     assigned = assigned.localCheckpoint(eager=True)
     if params.fail_on_large_component:
         steps.check_component_sizes(assigned, params)
@@ -88,13 +91,16 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> Minhash
         before = previous_index.select("id", F.col("representative_id").alias("_before")).distinct()
         dup_pairs = (dup_pairs.join(before, "id", "left")
                      .where(F.col("is_new") | (F.col("_before") != F.col("representative_id"))).drop("_before"))
+    dup_pairs = steps.matched_neighbours(dup_pairs, evidence)
     dup_pairs = steps.estimated_jaccard(dup_pairs, rows, params)
+    dup_pairs = steps.estimated_jaccard(dup_pairs, rows, params, "matched_id", "matched_estimated_jaccard")
     if sets is not None:
         dup_pairs = steps.exact_jaccard(dup_pairs, sets, "id", "representative_id")
     else:
         dup_pairs = dup_pairs.withColumn("exact_jaccard", F.lit(None).cast("double"))
     duplicates = dup_pairs.select("id", "source", "representative_id", "representative_source", "cluster_id",
-                                  "estimated_jaccard", "exact_jaccard", "scope",
+                                  "estimated_jaccard", "exact_jaccard", "matched_id", "matched_exact_jaccard",
+                                  "matched_estimated_jaccard", "scope",
                                   (~F.col("is_new")).alias("from_previous_batch"))
 
     kept_ids = assigned.where(F.col("is_new") & (F.col("id") == F.col("representative_id"))).select("id")

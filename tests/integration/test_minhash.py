@@ -109,6 +109,11 @@ def test_verified_global_run_keeps_exactly_the_smallest_id_of_each_designed_clus
                for r in dups.values())
     assert all(r.exact_jaccard is not None and 0.0 < r.estimated_jaccard <= 1.0 for r in dups.values())
     assert {r.id: r.reason for r in t["rejected"].collect()} == design.filtered
+    # each removal is explained by a designed pair at or above the threshold (unrelated documents share no
+    # shingle, so a match outside the designed pairs would be wrong), whatever the distance to the kept one
+    designed = {tuple(sorted(p)) for p in design.dup_pairs}
+    assert all(tuple(sorted((i, r.matched_id))) in designed and r.matched_exact_jaccard >= 0.8
+               and 0.0 < r.matched_estimated_jaccard <= 1.0 for i, r in dups.items())
     # the input columns survive in kept
     assert t["kept"].columns == ["id", "source", "title", "text"]
 
@@ -278,3 +283,63 @@ def test_a_single_50_mb_document_does_not_crash_the_job(spark):
     out = minhash_transform({"documents": docs}, MinhashParams())
     assert {r.id for r in out.kept.select("id").collect()} == {1, 2}
     assert [(r.id, r.representative_id) for r in out.duplicates.collect()] == [(3, 2)]
+
+
+# --------------------------------------------------------------------------- match evidence on a chain
+def _normalised_shingles(text: str, n: int = 13) -> set:
+    return {text[i:i + n] for i in range(len(text) - n + 1)}
+
+
+def _jaccard(a: str, b: str) -> float:
+    x, y = _normalised_shingles(a), _normalised_shingles(b)
+    return len(x & y) / len(x | y)
+
+
+def _chain_texts():
+    import random
+
+    rng = random.Random(7)
+    words = ["lake", "sieve", "table", "delta", "spark", "minhash", "band", "row", "copy", "shingle", "hash",
+             "bucket", "document", "cluster", "graph", "edge", "kept", "removed"]
+    b = " ".join(rng.choice(words) for _ in range(90))
+    other = random.Random(8)  # 42 letters the base never uses at each end: no 13-gram shared with it
+    head, tail = ("".join(other.choice("qxzjvw") for _ in range(42)) for _ in range(2))
+    a = head + b[len(head):]
+    c = b[:-len(tail)] + tail
+    return a, b, c
+
+
+def test_a_chain_of_near_duplicates_names_the_pair_that_explains_each_removal(spark, tmp_path):
+    # A ~ B and B ~ C at >= 0.8, A vs C below: C is removed for B, not for the kept A
+    a, b, c = _chain_texts()
+    jab, jbc, jac = _jaccard(a, b), _jaccard(b, c), _jaccard(a, c)
+    assert jab >= 0.8 and jbc >= 0.8 and jac < 0.8, (jab, jbc, jac)
+    root = str(tmp_path)
+    docs = spark.createDataFrame([(1, a), (2, b), (3, c)], "id long, text string")
+    lh.write_table(docs, TableRef.parse("in/chain", root), "setup")
+    result = job.run(spark, {"inputs": {"documents": "in/chain"}, "params": VERIFIED}, lakehouse_root=root)
+    assert result.status == "success" and result.quality_failures == []
+    dups = {r.id: r for r in lh.read_table(spark, TableRef.parse("minhash/duplicates", root)).collect()}
+    assert set(dups) == {2, 3} and {r.representative_id for r in dups.values()} == {1}
+    assert dups[3].exact_jaccard == pytest.approx(jac)            # to the kept document: below the threshold
+    assert dups[3].matched_id == 2 and dups[3].matched_exact_jaccard == pytest.approx(jbc)
+    expected_b = 1 if jab >= jbc else 3                          # B's best neighbour (ties: the smaller id)
+    assert dups[2].matched_id == expected_b and dups[2].matched_exact_jaccard == pytest.approx(max(jab, jbc))
+
+
+def test_the_match_expectation_fails_when_a_removal_has_no_pair_above_the_threshold(spark):
+    from pipelines.core.quality import validate_outputs
+    from pipelines.minhash.stage import expectations
+
+    dups = spark.createDataFrame(
+        [(2, 1, 0.9, False), (3, 2, 0.7, False), (4, None, None, False), (5, None, None, True)],
+        "id long, matched_id long, matched_exact_jaccard double, from_previous_batch boolean")
+    suites = expectations(MinhashParams(verify=True), {"duplicates": dups},
+                          {"input_documents": 0, "duplicates_current_batch": 0, "representatives_not_kept": 0})
+    unmatched, checks = suites["duplicates.unmatched"]
+    assert [r.id for r in unmatched.collect()] == [4]           # 5 is from an earlier batch
+    between = [e for e in suites["duplicates"] if type(e).__name__ == "ExpectColumnValuesToBeBetween"]
+    results = validate_outputs({"duplicates": (dups, between), "duplicates.unmatched": (unmatched, checks)},
+                               stage="minhash", docs_dir=None)
+    assert [(r.table, r.success) for r in results] == [("duplicates", False), ("duplicates.unmatched", False)]
+    assert "unexpected_count=1" in results[0].observed                 # the 0.7 pair
