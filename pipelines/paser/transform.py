@@ -25,8 +25,7 @@ from pyspark.sql import types as T
 from pipelines.core.contract import check_unique_ids, null_id_first
 from pipelines.core.errors import DataError
 from pipelines.paser.budget import allocate_budget, fill_budget, resolve_total_budget
-from pipelines.paser.concepts import (REASON_BUDGET_FILLED, REASON_CONFLICT, AcceptedRanks, ClusterWalk,
-                                      ConceptGraph)
+from pipelines.paser.concepts import REASON_BUDGET_FILLED, REASON_CONFLICT, AcceptedRanks, ClusterWalk, ConceptGraph
 from pipelines.paser.config import PaserParams
 from pipelines.paser.scoring import REASON_EMPTY_INSTRUCTION, with_text_columns
 from pipelines.paser.spectral import SpectralResult, assign_by_knn_vote, spectral_cluster
