@@ -23,9 +23,9 @@ from pipelines.core.layout import default_lakehouse
 
 
 def _version() -> str:
-    from jobs.runner import _version as v
+    from jobs.version import installed_version
 
-    return v()
+    return installed_version()
 
 
 def _spark(app: str):

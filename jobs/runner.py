@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
+from jobs.version import installed_version
 from pipelines.core import lakehouse, lease, ledger
 from pipelines.core.config import apply_overrides, build_config, config_hash, config_to_dict, load_yaml
 from pipelines.core.contract import STAGE_METRICS, check_columns, check_output
@@ -455,12 +456,7 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("lakesieve")
-    except Exception:
-        return "0+unknown"
+    return installed_version()
 
 
 def run(spark, stage: Stage, config: Mapping[str, Any] | str | Path | None = None, *,

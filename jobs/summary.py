@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from jobs.runner import RunResult
+if TYPE_CHECKING:  # the runner imports pyspark; read-only commands print tables without it
+    from jobs.runner import RunResult
 
 
 def format_table(rows: list[Sequence[object]], headers: Sequence[str]) -> str:

@@ -12,28 +12,29 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pyspark.sql import types as T
-
 from pipelines.core.tables import TableRef
 
-LEDGER_SCHEMA = T.StructType([
-    T.StructField("run_id", T.StringType(), False),
-    T.StructField("stage", T.StringType(), False),
-    T.StructField("status", T.StringType(), False),
-    T.StructField("config_json", T.StringType(), True),
-    T.StructField("config_hash", T.StringType(), True),
-    T.StructField("input_versions", T.StringType(), True),
-    T.StructField("inputs_hash", T.StringType(), True),
-    T.StructField("output_versions", T.StringType(), True),
-    T.StructField("previous_output_versions", T.StringType(), True),
-    T.StructField("metrics", T.StringType(), True),
-    T.StructField("quality", T.StringType(), True),
-    T.StructField("started_at", T.TimestampType(), True),
-    T.StructField("ended_at", T.TimestampType(), True),
-    T.StructField("error", T.StringType(), True),
-    T.StructField("host_pid", T.StringType(), True),
-    T.StructField("lakesieve_version", T.StringType(), True),
-])
+# (column, Spark type, nullable): the schema as data, so that read-only commands (``lakesieve runs``,
+# delta-rs) never import pyspark; ``LEDGER_SCHEMA`` builds the StructType on first use.
+LEDGER_COLUMNS = (
+    ("run_id", "string", False), ("stage", "string", False), ("status", "string", False),
+    ("config_json", "string", True), ("config_hash", "string", True), ("input_versions", "string", True),
+    ("inputs_hash", "string", True), ("output_versions", "string", True),
+    ("previous_output_versions", "string", True), ("metrics", "string", True), ("quality", "string", True),
+    ("started_at", "timestamp", True), ("ended_at", "timestamp", True), ("error", "string", True),
+    ("host_pid", "string", True), ("lakesieve_version", "string", True),
+)
+
+
+def __getattr__(name: str):
+    if name == "LEDGER_SCHEMA":
+        from pyspark.sql import types as T
+
+        kinds = {"string": T.StringType(), "timestamp": T.TimestampType()}
+        schema = T.StructType([T.StructField(c, kinds[k], n) for c, k, n in LEDGER_COLUMNS])
+        globals()["LEDGER_SCHEMA"] = schema
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def now() -> datetime:
@@ -65,7 +66,7 @@ class RunRecord:
         d = asdict(self)
         for key in ("input_versions", "output_versions", "previous_output_versions", "metrics"):
             d[key] = json.dumps(d[key], sort_keys=True, default=str)
-        return tuple(d[f.name] for f in LEDGER_SCHEMA.fields)
+        return tuple(d[c] for c, _, _ in LEDGER_COLUMNS)
 
     @staticmethod
     def from_row(row) -> "RunRecord":
@@ -85,7 +86,7 @@ def append(spark, root: str | Path, record: RunRecord, *, compact_every: int | N
     ``compact_every``: its default unless given, 0 never)."""
     from pipelines.core.lakehouse import COMPACT_EVERY, append_rows
 
-    df = spark.createDataFrame([record.to_row()], LEDGER_SCHEMA)
+    df = spark.createDataFrame([record.to_row()], __getattr__("LEDGER_SCHEMA"))
     every = COMPACT_EVERY if compact_every is None else compact_every
     return append_rows(df.coalesce(1), ledger_ref(root), record.run_id, compact_every=every)
 
@@ -96,7 +97,7 @@ def read_all(spark, root: str | Path):
 
     ref = ledger_ref(root)
     if table_version(spark, ref) is None:
-        return spark.createDataFrame([], LEDGER_SCHEMA)
+        return spark.createDataFrame([], __getattr__("LEDGER_SCHEMA"))
     return read_table(spark, ref, "delta")
 
 
@@ -138,8 +139,12 @@ def latest_states_local(root: str | Path, *, stage: str | None = None, limit: in
     # delta-rs replays the log (checkpoints, compactions); the files are read one by one without threads:
     # its pyarrow dataset scan can abort the process at exit (delta-io/delta-rs#2184, pola-rs/polars#24169)
     files = DeltaTable(str(path)).file_uris()
-    parts = [pq.read_table(f, use_threads=False) for f in files]
+    # ParquetFile, not read_table: read_table goes through pyarrow.dataset, which imports pandas (1 s)
+    parts = [pq.ParquetFile(f).read(use_threads=False) for f in files]
     table = pa.concat_tables(parts, promote_options="default") if parts else None
+    if table is not None:  # nanosecond timestamps become Python datetimes through pandas (1 s of imports)
+        table = table.cast(pa.schema([pa.field(f.name, pa.timestamp("us", f.type.tz), f.nullable)
+                                      if pa.types.is_timestamp(f.type) else f for f in table.schema]))
     newest: dict[str, dict] = {}
     for row in table.to_pylist() if table is not None else ():
         for key in ("started_at", "ended_at"):

@@ -57,7 +57,8 @@ class PaserParams:
     eigengap_min_ratio: float = param(
         2.0, doc="the eigengap's K is used only when its gap is at least this many times the next largest gap "
                  "in the range (von Luxburg 2007 §8.3: the heuristic fails on noisy, overlapping groups; measured "
-                 "1.0-1.23x on real instruction text, 26x and more on separated groups: bench/bench_paser.py)",
+                 "1.1-1.5x on real and templated instruction text, 63x on separated groups: "
+                 "bench/bench_paser_real.py)",
         minimum=1.0)
     fallback_clusters: int = param(10, doc="K when the eigengap is not decisive: 10, the --num_clusters default "
                                            "of the released code (BokwaiHo/PASER main.py); clipped to "
