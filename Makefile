@@ -31,7 +31,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 # Everything after the lint, with a representative subset of the SIGKILL suite (the rest is marked
-# `exhaustive`: make test-reliability); about 50 minutes on 2 cores (52.8 measured from a fresh clone).
+# `exhaustive`: make test-reliability); about 41-53 minutes on 2 cores (40.8 and 52.8 measured from fresh clones).
 test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not exhaustive"
 
