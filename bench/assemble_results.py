@@ -34,5 +34,15 @@ def main() -> None:
     (HERE / "RESULTS.md").write_text("\n\n".join(parts) + "\n")
 
 
+def write_section(name: str, lines: list[str]) -> Path:
+    """Write a benchmark's markdown to bench/results/<name>.md, print it, and rebuild RESULTS.md."""
+    out = HERE / "results" / f"{name}.md"
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out}")
+    main()
+    return out
+
+
 if __name__ == "__main__":
     main()

@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from assemble_results import write_section  # noqa: E402
+
 MAX_CHARS = 100_000
 
 
@@ -119,34 +121,14 @@ def prf(found: set, truth: set) -> tuple[float, float, float]:
 
 
 def datasketch_recipe(texts: list[str]) -> tuple[float, dict]:
-    """SlimPajama's script in one process, with the removed documents' clusters (id -> root)."""
-    from datasketch import MinHash, MinHashLSH
+    """SlimPajama's script in one process (``bench_minhash._datasketch_pipeline``) on the documents that
+    pass its length filter: (seconds, {removed id: cluster root})."""
+    from bench_minhash import _datasketch_pipeline
 
     from udfs import minhash as K
-    from udfs.text import char_ngrams, normalize_for_hashing
 
-    t0 = time.perf_counter()
-    ids = [i for i, t in enumerate(texts) if K.prepare(t, 200)[1] is None]
-    lsh = MinHashLSH(num_perm=128, params=(9, 13))
-    parent = {}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    sigs = MinHash.bulk(([g.encode() for g in char_ngrams(normalize_for_hashing(texts[i]), 13)] for i in ids),
-                        num_perm=128, seed=1)
-    for i, m in zip(ids, sigs):
-        parent[i] = i
-        for other in lsh.query(m):
-            a, b = find(i), find(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-        lsh.insert(i, m)
-    seconds = time.perf_counter() - t0
-    return seconds, {i: find(i) for i in ids if find(i) != i}
+    kept = {i: t for i, t in enumerate(texts) if K.prepare(t, 200)[1] is None}
+    return _datasketch_pipeline(kept, (9, 13))
 
 
 def stage_cli(table: str, lakehouse: str, verify: bool) -> tuple[float, dict, dict]:
@@ -211,10 +193,7 @@ def main(argv=None) -> int:
     for name, seconds, removed, (p, r, f), ratio, steps in rows:
         lines.append(f"| {name} | {seconds:.1f} | {removed:,} | {p:.3f} | {r:.3f} | {f:.3f} | {ratio:.2f}x | {steps} |")
     lines += ["", f"Whole benchmark: {time.perf_counter() - t_all:.0f} s."]
-    out = ROOT / "bench" / "results" / "minhash_real.md"
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out}")
+    write_section("minhash_real", lines)
     return 0
 
 

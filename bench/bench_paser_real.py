@@ -33,6 +33,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from assemble_results import write_section  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 GROUPS = {
@@ -176,10 +180,7 @@ def main() -> int:
     lines += ["", "Selected without the refill: each cluster stopped at its CDS share (what the stage did before "
               "and the paper's code does). Pseudo-JSD: a seeded hash of the text (no pruned model here); it only "
               "orders the samples.", "", f"Whole benchmark: {time.perf_counter() - t_all:.0f} s."]
-    out = ROOT / "bench" / "results" / "paser_real.md"
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out}")
+    write_section("paser_real", lines)
     return 0
 
 

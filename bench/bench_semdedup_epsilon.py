@@ -35,6 +35,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from assemble_results import write_section  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 EPSILONS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1)
@@ -185,10 +189,7 @@ def main(argv=None) -> int:
         s = scores(kept, matched, near, sets, labels)
         lines.append(f"| {target} | {eps:.4f} | {s['kept']:.3f} | {s['recall']:.3f} | {s['p08']:.3f} |")
     lines += ["", f"Whole benchmark: {time.perf_counter() - t_all:.0f} s."]
-    out = ROOT / "bench" / "results" / "semdedup.md"
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out}")
+    write_section("semdedup", lines)
     return 0
 
 
