@@ -7,7 +7,7 @@ JARS    := .jars
 # uv hardlinks from its cache when both are on one filesystem (its default): the ~7 GB of torch + CUDA
 # wheels then take no second copy of disk space.
 
-.PHONY: setup demo lint test test-fast test-reliability bench dist clean airflow-venv chromium
+.PHONY: setup demo lint test test-fast test-platforms test-reliability bench dist clean airflow-venv chromium
 
 setup: $(VENV)/.installed $(JARS)/.complete
 
@@ -33,15 +33,21 @@ lint: setup
 # Everything after the lint, with a representative subset of the SIGKILL suite (the rest is marked
 # `exhaustive`: make test-reliability); about 41-53 minutes on 2 cores (40.8 and 52.8 measured from fresh clones).
 test: setup lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not exhaustive"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not exhaustive and not platforms_all"
 
 # The SIGKILL / concurrent-run suite alone, every case: every stage killed and rerun on the full demo data,
 # apply and restore killed before each of their steps (~35 min).
 test-reliability: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m kill tests/reliability
 
+# Every stage on a local standalone cluster (a master, two workers) from a classic driver and through a
+# Spark Connect server on that cluster, each compared with the local[*] run (make test runs minhash
+# through Connect only); tests/e2e/test_platforms.py
+test-platforms: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_platforms.py
+
 test-fast: setup lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not kill"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not kill and not platforms_all"
 
 # `make dist`: the wheel (Databricks, pip) and dist/lakesieve.zip for `spark-submit --py-files` (docs/running.md).
 dist: $(VENV)/.installed

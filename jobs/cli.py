@@ -142,6 +142,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                "  lakesieve runs --stage minhash",
     )
     parser.add_argument("--version", action="version", version=f"lakesieve {_version()}")
+    parser.add_argument("--remote", metavar="sc://HOST:PORT",
+                        help="run on a Spark Connect server (as $SPARK_REMOTE does); default: the local session")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="run one stage", description="Run one stage with a YAML config and overrides.")
@@ -195,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 0
+        if args.remote:
+            os.environ["SPARK_REMOTE"] = args.remote
         return int(args.func(args) or 0)
     except LakesieveError as exc:
         print(f"lakesieve: {exc.one_line()}", file=sys.stderr)

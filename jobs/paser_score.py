@@ -45,7 +45,8 @@ def load(spark, refs, params: PaserScoreParams):
         if name == "original_model" and params.build_demo_model_if_missing and not Path(ref.path).exists():
             _build_demo_model(instructions, ref.path)
         check_model_dir(ref.path, f"input '{name}'")
-        frames[f"{name}_path"] = ref.path
+        # absolute: the executors' Python workers load the model, and their working directory is not ours
+        frames[f"{name}_path"] = lakehouse.spark_path(ref.path)
         prints[name] = "model:" + model_fingerprint(ref.path)[:16]
     return frames, prints
 

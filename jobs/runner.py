@@ -30,6 +30,7 @@ from pipelines.core.errors import (
     OutputError,
     QualityCheckError,
     environment_fault,
+    worker_error,
 )
 from pipelines.core.layout import data_docs_dir, default_lakehouse, path_in_lakehouse, quality_ref, recorded_output
 from pipelines.core.stage import Stage
@@ -163,7 +164,7 @@ def _rollback(spark, outputs: Mapping[str, TableRef], previous: Mapping[str, int
         current = lakehouse.table_version(spark, ref)
         if current is None:
             continue
-        latest = lakehouse.delta_table(spark, ref).history(1).select("version", "userMetadata").collect()
+        latest = lakehouse.history(spark, ref, 1).select("version", "userMetadata").collect()
         if not latest or latest[0]["userMetadata"] != run_id:
             # Untouched by this run, or another run committed after it: never undo someone else's commit.
             continue
@@ -328,6 +329,9 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     except LakesieveError:
         raise
     except Exception as exc:
+        from_worker = worker_error(exc)
+        if from_worker is not None:
+            raise from_worker from exc
         line = environment_fault(exc)
         if line is None:
             raise

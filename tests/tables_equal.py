@@ -20,11 +20,22 @@ def _rounded(df: DataFrame, digits: int) -> DataFrame:
     return df.select(cols)
 
 
-def assert_tables_equal(left: DataFrame, right: DataFrame, *, digits: int = 5, what: str = "table") -> None:
-    """Same columns and the same multiset of rows (floats rounded to ``digits``)."""
+def _rooted(df: DataFrame, root: str) -> DataFrame:
+    """Each row as one JSON string with the lakehouse root's absolute path written ``<root>`` (tables
+    that record where their inputs live, containment's profile and recipes, compare across lakehouses)."""
+    row = F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns]))
+    return df.select(F.replace(row, F.lit(root), F.lit("<root>")).alias("row"))
+
+
+def assert_tables_equal(left: DataFrame, right: DataFrame, *, digits: int = 5, what: str = "table",
+                        roots: tuple[str, str] | None = None) -> None:
+    """Same columns and the same multiset of rows (floats rounded to ``digits``); with ``roots`` (the two
+    lakehouses' absolute paths), paths under each root count as equal."""
     assert sorted(left.columns) == sorted(right.columns), f"{what}: columns differ {left.columns} vs {right.columns}"
     left = _rounded(left.select(sorted(left.columns)), digits)
     right = _rounded(right.select(sorted(right.columns)), digits)
+    if roots is not None:
+        left, right = _rooted(left, roots[0]), _rooted(right, roots[1])
     only_left = left.exceptAll(right).limit(3).collect()
     only_right = right.exceptAll(left).limit(3).collect()
     assert not only_left and not only_right, f"{what}: rows differ; only left {only_left}; only right {only_right}"

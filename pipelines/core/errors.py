@@ -6,6 +6,8 @@ one-line message and exit code 2; any other exception is a bug and keeps its tra
 """
 from __future__ import annotations
 
+import re
+
 
 class LakesieveError(Exception):
     """Base of all user-facing errors. ``exit_code`` is what the CLI exits with."""
@@ -113,6 +115,23 @@ _ENVIRONMENT_FAULTS = (
     (("MALFORMED_RECORD_IN_PARSING", "Malformed records are detected"), "a malformed record (FAILFAST read)"),
     (("Not a directory", "ENOTDIR", "is not a directory"), "a path that should be a folder is a file"),
 )
+
+
+_WORKER_ERROR = re.compile(r"pipelines\.core\.errors\.(\w+): (.+)")
+
+
+def worker_error(exc: BaseException) -> LakesieveError | None:
+    """The lakesieve error a Python worker raised (a model that will not load, a bad value in a UDF), when
+    ``exc`` is Spark's ``PythonException`` carrying one (classic and Spark Connect sessions alike): the
+    same one-line error the driver would have raised, instead of the worker's traceback."""
+    m = _WORKER_ERROR.search(str(exc))
+    cls = globals().get(m.group(1)) if m else None
+    if isinstance(cls, type) and issubclass(cls, LakesieveError):
+        try:
+            return cls(m.group(2).strip())
+        except TypeError:  # an error class that takes more than a message: keep Spark's exception
+            return None
+    return None
 
 
 def environment_fault(exc: BaseException) -> str | None:

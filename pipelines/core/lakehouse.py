@@ -112,12 +112,21 @@ def read_table(spark, ref: TableRef, fmt: str | None = None, *, schema=None, ver
         raise InputNotFoundError(f"cannot read table '{ref.label}' as {fmt}: {cause_line(exc)}") from exc
 
 
-def delta_table(spark, ref: TableRef):
-    from delta.tables import DeltaTable
-
+def sql_identifier(ref: TableRef) -> str:
+    """The table as a SQL identifier: the quoted catalog name, or ``delta.`<absolute path>``` (a path is
+    data: a backtick in it is doubled, never SQL)."""
     if ref.name is not None:
-        return DeltaTable.forName(spark, ref.quoted_name())
-    return DeltaTable.forPath(spark, spark_path(ref.path))
+        return ref.quoted_name()
+    return "delta.`" + spark_path(ref.path).replace("`", "``") + "`"
+
+
+def history(spark, ref: TableRef, limit: int):
+    """The newest ``limit`` commits of a Delta table (``DESCRIBE HISTORY``), newest first.
+
+    Delta operations go through SQL, never Delta's Python ``DeltaTable`` API: over Spark Connect
+    (Databricks serverless, Databricks Connect, ``sc://``) that API needs the Delta Connect server
+    plugin, which is not served for every Spark; the SQL commands run on both kinds of session."""
+    return spark.sql(f"DESCRIBE HISTORY {sql_identifier(ref)} LIMIT {int(limit)}")
 
 
 def table_version(spark, ref: TableRef) -> int | None:
@@ -127,7 +136,7 @@ def table_version(spark, ref: TableRef) -> int | None:
     if not table_exists(spark, ref):
         return None
     try:
-        return int(delta_table(spark, ref).history(1).collect()[0]["version"])
+        return int(history(spark, ref, 1).collect()[0]["version"])
     except Exception:
         return None
 
@@ -212,7 +221,7 @@ def write_commit(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] 
 
 def committed(spark, ref: TableRef, run_id: str) -> Commit:
     """The newest commit of ``ref`` that carries ``run_id`` (one read of the history)."""
-    rows = delta_table(spark, ref).history(50).select("version", "userMetadata", "operationMetrics").collect()
+    rows = history(spark, ref, 50).select("version", "userMetadata", "operationMetrics").collect()
     for row in rows:
         if row["userMetadata"] == run_id:
             return Commit(int(row["version"]), dict(row["operationMetrics"] or {}))
@@ -239,7 +248,7 @@ def compact(spark, ref: TableRef) -> bool:
     A concurrent compaction or write of the same files (a conflict) is left for the next time; any
     other error is logged."""
     try:
-        delta_table(spark, ref).optimize().executeCompaction()
+        spark.sql(f"OPTIMIZE {sql_identifier(ref)}").collect()
         return True
     except Exception as exc:  # noqa: BLE001 - see the docstring
         if not _is_conflict(exc):
@@ -249,7 +258,7 @@ def compact(spark, ref: TableRef) -> bool:
 
 def restore_table(spark, ref: TableRef, version: int) -> None:
     """Bring a Delta table back to ``version`` (a new commit; history is kept)."""
-    delta_table(spark, ref).restoreToVersion(int(version))
+    spark.sql(f"RESTORE TABLE {sql_identifier(ref)} TO VERSION AS OF {int(version)}").collect()
 
 
 def read_version(spark, ref: TableRef, version: int):

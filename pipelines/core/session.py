@@ -55,10 +55,80 @@ def _with_delta_confs(builder):
     return builder
 
 
-def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = None):
-    """Return the active session, or build the local Delta-enabled one."""
+def remote_url() -> str | None:
+    """The Spark Connect server to use: ``$SPARK_REMOTE`` (``sc://host:port``, as pyspark reads it), else None."""
+    url = os.environ.get("SPARK_REMOTE", "").strip()
+    return url or None
+
+
+def is_connect(spark) -> bool:
+    """True for a Spark Connect session (no JVM on this side: no ``sparkContext``, no RDDs)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _connect_session(url: str, app_name: str):
+    """A Spark Connect session to ``url``. The server brings Delta (its SQL extension and catalog) and
+    its own executors; the client needs only the ``pyspark[connect]`` extra."""
     from pyspark.sql import SparkSession
 
+    if not url.startswith("sc://"):
+        raise EnvironmentSetupError(f"SPARK_REMOTE must be a Spark Connect URL sc://host:port, got {url!r}")
+    try:
+        # no builder options: getOrCreate would send them with the default (ten-minute) retry policy
+        spark = SparkSession.builder.remote(url).getOrCreate()
+        _probe(spark)
+        _ship_code(spark)
+    except Exception as exc:  # grpc's UNAVAILABLE and friends: name the server and the cause
+        raise EnvironmentSetupError(f"cannot reach the Spark Connect server at {url}: {_grpc_cause(exc)}") from exc
+    return spark
+
+
+def _grpc_cause(exc: BaseException) -> str:
+    """grpc's own one-line reason (``details = "failed to connect to all addresses ..."``), else the first line."""
+    import re
+
+    m = re.search(r'details = "([^"]+)"', str(exc))
+    return (m.group(1) if m else str(exc).strip().splitlines()[0])[:300]
+
+
+def _probe(spark) -> None:
+    """The session's first call, with a short retry budget: pyspark's default policy keeps retrying an
+    unreachable server for over ten minutes; a user who mistyped the port should hear in seconds
+    (``LAKESIEVE_CONNECT_PROBE_RETRIES``, default 5: about 17 s of backoff). Later calls keep the default."""
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    policies = spark.client.get_retry_policies()
+    spark.client.set_retry_policies([DefaultPolicy(max_retries=int(os.environ.get("LAKESIEVE_CONNECT_PROBE_RETRIES", 5)))])
+    spark.conf.set("spark.sql.session.timeZone", "UTC")  # on failure the short policy stays: pyspark's exit
+    spark.client.set_retry_policies(policies)            # hook calls the server once more, and must not hang
+
+
+def _ship_code(spark) -> None:
+    """Send this lakesieve's code to the Connect server (``addArtifacts`` as a Python zip), once per
+    session: the server's Python workers import the UDF kernels from it, so a server without lakesieve
+    installed (Databricks serverless, a plain Connect server) runs the same code as this client.
+    ``LAKESIEVE_SHIP_CODE=0`` skips it where the server's environment installs the wheel."""
+    if os.environ.get("LAKESIEVE_SHIP_CODE", "1").lower() in ("0", "false", "no"):
+        return
+    from pipelines.core import pyfiles
+
+    key = spark.session_id
+    if key not in _SHIPPED:
+        spark.addArtifacts(str(pyfiles.session_zip()), pyfile=True)
+        _SHIPPED.add(key)
+
+
+_SHIPPED: set[str] = set()
+
+
+def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = None):
+    """Return the active session, a Spark Connect session when ``$SPARK_REMOTE`` names a server, or
+    build the local Delta-enabled one."""
+    from pyspark.sql import SparkSession
+
+    url = remote_url()
+    if url is not None:
+        return _connect_session(url, app_name)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -101,4 +171,10 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("LAKESIEVE_LOG_LEVEL", "ERROR"))
+    if not spark.sparkContext.master.startswith("local"):
+        # a cluster (LAKESIEVE_MASTER=spark://..., yarn, k8s): the executors import the UDF kernels from
+        # this lakesieve's code, shipped with the job, not from whatever their hosts have installed
+        from pipelines.core import pyfiles
+
+        spark.sparkContext.addPyFile(str(pyfiles.session_zip()))
     return spark

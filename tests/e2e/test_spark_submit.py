@@ -136,7 +136,7 @@ def test_toy_stage_under_spark_submit_writes_delta_and_ledger(spark, pyfiles_zip
     kept_ids = sorted(r["id"] for r in lh.read_table(spark, kept_ref).collect())
     assert kept_ids == [i for i in range(50) if i % 7 >= 3]
     assert lh.read_table(spark, dropped_ref).where("reason = 'below_min'").count() == 50 - len(kept_ids)
-    assert lh.delta_table(spark, kept_ref).history(1).collect()[0]["userMetadata"] == facts["run_id"]
+    assert lh.history(spark, kept_ref, 1).collect()[0]["userMetadata"] == facts["run_id"]
     runs = {r["run_id"]: r for r in ledger.latest_states(spark, str(root)).collect()}
     row = runs[facts["run_id"]]
     assert row["stage"] == "toy" and row["status"] == "success"

@@ -106,7 +106,7 @@ def test_run_writes_versioned_outputs_with_run_id_and_ledger_row(spark, toy_lake
     assert result.status == "success"
     kept_ref = TableRef.parse("toy/kept", toy_lake)
     assert result.output_versions == {"kept": 0, "dropped": 0}
-    assert lakehouse.delta_table(spark, kept_ref).history(1).collect()[0]["userMetadata"] == result.run_id
+    assert lakehouse.history(spark, kept_ref, 1).collect()[0]["userMetadata"] == result.run_id
     kept = lakehouse.read_table(spark, kept_ref)
     assert kept.count() == sum(1 for i in range(50) if i % 7 >= 3)
     assert result.metrics["rows.kept"] == kept.count()

@@ -70,7 +70,7 @@ def test_second_concurrent_run_refuses_and_tables_stay_consistent(spark, demo_ro
     baseline = baseline_runs[name]
     for out_name, version in baseline.output_versions.items():
         ref = TableRef.parse(f"{name}/{out_name}", demo_root)
-        top = lakehouse.delta_table(spark, ref).history(1).collect()[0]
+        top = lakehouse.history(spark, ref, 1).collect()[0]
         assert top["userMetadata"] == rows[0]["run_id"], "only the first run committed"
         assert_tables_equal(lakehouse.read_table(spark, ref), lakehouse.read_version(spark, ref, version),
                             what=f"{name}/{out_name}")

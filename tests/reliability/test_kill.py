@@ -59,7 +59,7 @@ def test_kill_then_rerun(spark, demo_root, baseline_runs, stage_name, point, hos
         now = lakehouse.table_version(spark, ref)
         if now != before[name]:  # committed by the killed run: a whole commit, never a partial one
             assert now == before[name] + 1
-            top = lakehouse.delta_table(spark, ref).history(1).collect()[0]
+            top = lakehouse.history(spark, ref, 1).collect()[0]
             assert top["userMetadata"] == killed_id
         lakehouse.read_table(spark, ref).count()  # readable
 
