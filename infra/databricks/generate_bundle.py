@@ -55,7 +55,10 @@ def job(entry: registry.StageEntry) -> dict:
         "job_clusters": [{
             "job_cluster_key": CLUSTER_KEY,
             "new_cluster": {"spark_version": "${var.spark_version}", "node_type_id": "${var.node_type_id}",
-                            "num_workers": "${var.num_workers}"},
+                            "num_workers": "${var.num_workers}",
+                            # Unity Catalog volumes (the lakehouse and configs under /Volumes) need an access
+                            # mode; the code keeps to the APIs a standard (shared) cluster serves
+                            "data_security_mode": "${var.data_security_mode}"},
         }],
         "tasks": [{
             "task_key": entry.name,
@@ -79,6 +82,9 @@ def bundle() -> dict:
                               "default": "17.3.x-scala2.13"},
             "node_type_id": {"description": "node type of the job clusters", "default": "i3.xlarge"},
             "num_workers": {"description": "workers per job cluster", "default": 2},
+            "data_security_mode": {"description": "access mode of the job clusters: USER_ISOLATION (standard, "
+                                                  "Unity Catalog) or SINGLE_USER (dedicated; set single_user_name)",
+                                   "default": "USER_ISOLATION"},
         },
         "artifacts": {"lakesieve_wheel": {"type": "whl", "path": "../..",
                                           "build": "python -m pip wheel --no-deps -w dist ."}},

@@ -74,6 +74,7 @@ def test_one_job_per_registry_stage_each_one_wheel_task(bundle, pyproject):
     for key, job in jobs.items():
         assert RESOURCE_KEY.match(key), key
         clusters = {c["job_cluster_key"] for c in job["job_clusters"]}
+        assert all(c["new_cluster"]["data_security_mode"] == "${var.data_security_mode}" for c in job["job_clusters"])
         task_keys = [t["task_key"] for t in job["tasks"]]
         assert len(task_keys) == len(set(task_keys)) == 1
         (task,) = job["tasks"]
@@ -94,6 +95,14 @@ def test_one_job_per_registry_stage_each_one_wheel_task(bundle, pyproject):
         assert [lib["whl"] for lib in task["libraries"]] == ["../../dist/*.whl"]
         stages_seen.append(stage)
     assert sorted(stages_seen) == sorted(e.name for e in registry.STAGES)
+
+
+def test_access_mode_is_one_unity_catalog_serves_and_pyspark_is_not_a_hard_dependency(bundle, pyproject):
+    """Unity Catalog volumes need an access mode; the wheel must not pull PyPI pyspark over the runtime's."""
+    assert bundle["variables"]["data_security_mode"]["default"] in ("USER_ISOLATION", "SINGLE_USER")
+    deps = " ".join(pyproject["project"]["dependencies"])
+    assert "pyspark" not in deps and "delta-spark" not in deps
+    assert any(d.startswith("pyspark") for d in pyproject["project"]["optional-dependencies"]["spark"])
 
 
 def test_parameters_are_accepted_by_the_lakesieve_command(bundle):
