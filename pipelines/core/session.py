@@ -61,12 +61,7 @@ def remote_url() -> str | None:
     return url or None
 
 
-def is_connect(spark) -> bool:
-    """True for a Spark Connect session (no JVM on this side: no ``sparkContext``, no RDDs)."""
-    return type(spark).__module__.startswith("pyspark.sql.connect")
-
-
-def _connect_session(url: str, app_name: str):
+def _connect_session(url: str):
     """A Spark Connect session to ``url``. The server brings Delta (its SQL extension and catalog) and
     its own executors; the client needs only the ``pyspark[connect]`` extra."""
     from pyspark.sql import SparkSession
@@ -128,7 +123,7 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
 
     url = remote_url()
     if url is not None:
-        return _connect_session(url, app_name)
+        return _connect_session(url)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
