@@ -31,7 +31,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 # Everything after the lint, with a representative subset of the SIGKILL suite (the rest is marked
-# `exhaustive`: make test-reliability); about 41-53 minutes on 2 cores (40.8 and 52.8 measured from fresh clones).
+# `exhaustive`: make test-reliability); about 45-50 minutes on 2 cores (50.3 measured from a fresh clone beside other work).
 test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not exhaustive and not platforms_all"
 

@@ -29,6 +29,7 @@ from pipelines.core.errors import (
     LakesieveError,
     OutputError,
     QualityCheckError,
+    cause_line,
     environment_fault,
     worker_error,
 )
@@ -425,7 +426,8 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
         finally:
             record.status, record.ended_at = "failed", ledger.now()
             record.error = (exc.one_line() if isinstance(exc, LakesieveError)
-                            else f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")[:4000]
+                            # the real cause first: a Java error's own text is a long trace that the cut may end
+                            else f"{type(exc).__name__}: {cause_line(exc)}\n{exc}\n{traceback.format_exc(limit=5)}")[:4000]
             ledger.append(spark, spec.lakehouse, record)
         raise
     record.status, record.ended_at = "success", ledger.now()
