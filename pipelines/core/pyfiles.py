@@ -8,6 +8,8 @@ zip (and the same content hash: a Connect session ships a given code version onc
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -38,7 +40,10 @@ def build(out: Path, root: Path | None = None) -> Path:
     """Write the zip to ``out`` (atomically: a temporary file renamed into place)."""
     root = root or package_root()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".zip.tmp")
+    # a temporary name of its own: two processes building the same zip never write into one file
+    fd, tmp_name = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for rel in pyfiles(root):
             info = zipfile.ZipInfo(rel.as_posix(), date_time=_FIXED_TIME)
@@ -56,5 +61,20 @@ def session_zip() -> Path:
     h = hashlib.sha256()
     for rel in pyfiles(root):
         h.update(rel.as_posix().encode() + b"\0" + (root / rel).read_bytes())
-    out = Path(tempfile.gettempdir()) / f"lakesieve-{h.hexdigest()[:16]}.zip"
+    out = private_dir() / f"lakesieve-{h.hexdigest()[:16]}.zip"
     return out if out.is_file() else build(out, root)
+
+
+def private_dir() -> Path:
+    """``<tmp>/lakesieve-<uid>``, this user's own folder (mode 0700). The zip becomes the executors' code, so
+    a file another user could plant under a predictable name in a shared ``/tmp`` must never be used: a
+    folder owned by someone else, or open to others, is refused."""
+    from pipelines.core.errors import EnvironmentSetupError
+
+    where = Path(tempfile.gettempdir()) / f"lakesieve-{os.getuid()}"
+    where.mkdir(mode=0o700, exist_ok=True)
+    st = os.lstat(where)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise EnvironmentSetupError(f"'{where}' (where lakesieve keeps the code it ships to executors) is not a "
+                                    f"private folder of this user (mode 0700, owned by uid {os.getuid()}): remove it")
+    return where

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from pipelines.core import progress
-from pipelines.core.errors import EnvironmentSetupError
+from pipelines.core.errors import EnvironmentSetupError, cause_line
 
 _DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 _DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -72,9 +72,9 @@ def _connect_session(url: str):
         # no builder options: getOrCreate would send them with the default (ten-minute) retry policy
         spark = SparkSession.builder.remote(url).getOrCreate()
         _probe(spark)
-        _ship_code(spark)
     except Exception as exc:  # grpc's UNAVAILABLE and friends: name the server and the cause
         raise EnvironmentSetupError(f"cannot reach the Spark Connect server at {url}: {_grpc_cause(exc)}") from exc
+    _ship_code(spark)
     return spark
 
 
@@ -83,7 +83,7 @@ def _grpc_cause(exc: BaseException) -> str:
     import re
 
     m = re.search(r'details = "([^"]+)"', str(exc))
-    return (m.group(1) if m else str(exc).strip().splitlines()[0])[:300]
+    return m.group(1)[:300] if m else cause_line(exc)
 
 
 def _probe(spark) -> None:

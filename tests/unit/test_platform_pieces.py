@@ -35,3 +35,42 @@ def test_a_lakesieve_error_raised_in_a_python_worker_comes_back_as_itself():
     assert isinstance(worker_error(RuntimeError("pipelines.core.errors.DataError: column 'text' is null")), DataError)
     assert worker_error(RuntimeError("ValueError: boom")) is None
     assert worker_error(RuntimeError("pipelines.core.errors.NotAnError: x")) is None
+
+
+def test_concurrent_builds_of_one_zip_never_leave_a_torn_file(tmp_path):
+    """Eight threads build the same zip at once (two CLI runs starting together): each ends with a whole,
+    valid zip and no temporary file is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = tmp_path / "lakesieve.zip"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: pyfiles.build(out), range(8)))
+    with zipfile.ZipFile(out) as zf:
+        assert zf.testzip() is None and "pipelines/core/session.py" in zf.namelist()
+    assert [p.name for p in tmp_path.iterdir()] == ["lakesieve.zip"]
+
+
+def test_a_shipped_code_folder_open_to_others_is_refused(tmp_path, monkeypatch):
+    """The zip becomes the executors' code: a folder another user could write to (a planted zip under the
+    predictable name) is refused with the folder named, not used."""
+    import os
+
+    import pytest
+
+    from pipelines.core.errors import EnvironmentSetupError
+
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    assert pyfiles.private_dir() == tmp_path / f"lakesieve-{os.getuid()}"
+    assert pyfiles.session_zip().parent == tmp_path / f"lakesieve-{os.getuid()}"
+    os.chmod(tmp_path / f"lakesieve-{os.getuid()}", 0o777)
+    with pytest.raises(EnvironmentSetupError, match="is not a private folder"):
+        pyfiles.session_zip()
+    (tmp_path / f"lakesieve-{os.getuid()}").chmod(0o700)
+    planted = tmp_path / "elsewhere"
+    planted.mkdir()
+    import shutil
+
+    shutil.rmtree(tmp_path / f"lakesieve-{os.getuid()}")
+    (tmp_path / f"lakesieve-{os.getuid()}").symlink_to(planted)
+    with pytest.raises(EnvironmentSetupError, match="is not a private folder"):
+        pyfiles.session_zip()
