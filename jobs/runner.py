@@ -450,7 +450,7 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
     suites = {name: (spec_[0], list(spec_[1])) if isinstance(spec_, tuple) else (fresh[name], list(spec_))
               for name, spec_ in suites_spec.items()}
     docs = data_docs_dir(spec.lakehouse) if spec.quality.data_docs else None
-    results = validate_outputs(suites, stage=stage.name, docs_dir=docs)
+    results = validate_outputs(suites, stage=stage.name, docs_dir=docs, run_id=run_id)
     if results:
         schema = T.StructType([T.StructField(n, t, True) for n, t in (
             ("run_id", T.StringType()), ("stage", T.StringType()), ("table", T.StringType()),

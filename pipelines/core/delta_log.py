@@ -2,7 +2,8 @@
 
 :func:`read_delta_log` replays the last checkpoint and the JSON commits after it into the snapshot's
 ``metaData`` and its active ``add`` actions (the containment profile takes statistics from them);
-:func:`local_version` is the newest committed version (the runner's and the ledger's cheap check).
+:func:`local_version` is the newest committed version (the runner's and the ledger's cheap check);
+:func:`commit_of` finds a run's commit by its ``userMetadata`` (the runner's check of its own writes).
 """
 from __future__ import annotations
 
@@ -19,6 +20,29 @@ def local_version(table: Path) -> int | None:
     versions = [int(f.name.split(".")[0]) for f in log.iterdir()
                 if f.name.endswith(".json") and f.name.split(".")[0].isdigit()]
     return max(versions) if versions else None
+
+
+def commit_of(table: Path, user_metadata: str, *, newest: int = 50) -> tuple[int, dict] | None:
+    """(version, operationMetrics) of the newest of the last ``newest`` commits whose ``commitInfo`` carries
+    ``user_metadata``, read from the JSON commit files (what ``DESCRIBE HISTORY`` reports, without a Spark
+    job); None when none of them does."""
+    log = table / "_delta_log"
+    if not log.is_dir():
+        return None
+    versions = sorted((int(f.name.split(".")[0]) for f in log.iterdir()
+                       if f.name.endswith(".json") and f.name.split(".")[0].isdigit()), reverse=True)
+    for v in versions[:newest]:
+        try:
+            lines = (log / f"{v:020d}.json").read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:  # a log cleanup removed it meanwhile
+            continue
+        for line in lines:
+            if '"commitInfo"' in line:
+                info = json.loads(line).get("commitInfo") or {}
+                if info.get("userMetadata") == user_metadata:
+                    return v, dict(info.get("operationMetrics") or {})
+                break
+    return None
 
 
 def data_file(table: Path, add_path: str) -> Path:

@@ -220,7 +220,12 @@ def write_commit(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] 
 
 
 def committed(spark, ref: TableRef, run_id: str) -> Commit:
-    """The newest commit of ``ref`` that carries ``run_id`` (one read of the history)."""
+    """The newest commit of ``ref`` that carries ``run_id`` (a local table's JSON commits, else one read
+    of the history)."""
+    path = local_path(ref)
+    found = delta_log.commit_of(path, run_id) if path is not None else None
+    if found is not None:
+        return Commit(*found)
     rows = history(spark, ref, 50).select("version", "userMetadata", "operationMetrics").collect()
     for row in rows:
         if row["userMetadata"] == run_id:

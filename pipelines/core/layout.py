@@ -1,7 +1,8 @@
 """Where lakesieve keeps its own tables under a lakehouse root (one place, read by every command).
 
 ``<root>/_lakesieve/runs`` is the run ledger (:mod:`pipelines.core.ledger`), ``quality`` the
-expectation results and ``data_docs`` Great Expectations' Data Docs; a stage's outputs default
+expectation results, ``data_docs`` Great Expectations' Data Docs and ``data_docs_store`` the suites and
+validation results the site is built from (:mod:`pipelines.core.quality`); a stage's outputs default
 to ``<root>/<stage>/<output>``.
 """
 from __future__ import annotations

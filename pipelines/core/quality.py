@@ -1,19 +1,61 @@
 """Quality: Great Expectations 1.x suites run on each output after it is written.
 
 A stage declares, per output table, a list of GX expectation objects (built from its config and
-the row counts it knows). :func:`validate_outputs` runs them on the Spark DataFrames through an
-ephemeral GX context, builds Data Docs under ``<lakehouse>/_lakesieve/data_docs`` and returns one
-row per expectation for the ``_lakesieve/quality`` table.
+the row counts it knows). :func:`validate_outputs` runs them on the Spark DataFrames and returns one
+row per expectation for the ``_lakesieve/quality`` table. With a ``docs_dir`` it also publishes them to
+the lakehouse's Data Docs site (``<lakehouse>/_lakesieve/data_docs``):
+
+- **accumulated**: the suites and validation results are kept on disk next to the site
+  (``_lakesieve/data_docs_store``), so the index lists every run of every stage (newest
+  :data:`DOCS_INDEX_LIMIT` validations), not only the last stage's;
+- **named by the run**: each validation's run name is the lakesieve run id (the ledger's, the quality
+  table's), so a page leads back to its run;
+- **one build per run**: only this run's pages and the index are rendered, once for all its tables
+  (GX's own ``UpdateDataDocsAction`` rebuilds the site once per table: most of a small run's quality cost);
+- **offline**: the pages' CDN stylesheets, scripts and fonts are served from the site itself
+  (``static/vendor``, from :data:`ASSETS`, see its README), so they render without network.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping, Sequence
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+ASSETS = Path(__file__).resolve().parent / "datadocs_assets"
+DOCS_INDEX_LIMIT = 500  # validations listed on the index page (newest first); every page stays on disk
+SITE = "lakesieve"
+
+# CDN address (as GX's templates write it) -> the vendored file under ASSETS; None: drop the link (a
+# stylesheet that is not served anywhere these machines reach and that only themes the page)
+_CDN = {
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "bootstrap/bootstrap.min.css",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap/bootstrap.min.js",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/jquery.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper/popper.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table/bootstrap-table.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table/bootstrap-table.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css":
+        "bootstrap-table/bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css":
+        "bootstrap-table/bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js":
+        "bootstrap-table/bootstrap-table-filter-control.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css":
+        "bootstrap-datepicker/bootstrap-datepicker.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js":
+        "bootstrap-datepicker/bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "font-awesome/css/all.min.css",
+}
+_GX_IMAGES = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
+_CDN_LINK = re.compile(r'(src|href)="(https://[^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -32,44 +74,101 @@ def gx_expectations():
     return gxe
 
 
-def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, stage: str,
-                     docs_dir: str | Path | None) -> list[ExpectationResult]:
-    """Validate ``{table: (dataframe, [expectation, ...])}``; write Data Docs to ``docs_dir``."""
+def _context(docs_dir: Path | None):
+    """An ephemeral GX context; with ``docs_dir``, its suites and validation results on disk beside the
+    Data Docs site (so the site accumulates across runs) and the site itself."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
+    if docs_dir is not None:
+        store = docs_dir.parent / "data_docs_store"
+        for name, kind in (("expectations_store", "ExpectationsStore"),
+                           ("validation_results_store", "ValidationResultsStore")):
+            config.stores[name] = {"class_name": kind, "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend", "base_directory": str(store / name)}}
+        config.data_docs_sites = {SITE: {
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
+                                   "validation_results_limit": DOCS_INDEX_LIMIT},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        }}
+    ctx = gx.get_context(project_config=config, mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return ctx
+
+
+def serve_assets_locally(docs_dir: Path, since: float) -> int:
+    """Point the CDN links of the pages written since ``since`` (a time) at ``static/vendor`` under the
+    site, copying the vendored assets there; return the number of pages rewritten."""
+    vendor = docs_dir / "static" / "vendor"
+    if not (vendor / "README.md").is_file() or (vendor / "README.md").stat().st_mtime < (ASSETS / "README.md").stat().st_mtime:
+        shutil.copytree(ASSETS, vendor, dirs_exist_ok=True)
+    rewritten = 0
+    for page in docs_dir.rglob("*.html"):
+        if page.stat().st_mtime < since:
+            continue
+        text = page.read_text(encoding="utf-8")
+        up = os.path.relpath(vendor, page.parent).replace(os.sep, "/")
+
+        def local(m: re.Match, up: str = up) -> str:
+            url = m.group(2)
+            if url.startswith(_GX_IMAGES):  # GX's own logo, which its site also has under static/images
+                return f'{m.group(1)}="{up}/../images/{url[len(_GX_IMAGES):].split("?")[0]}"'
+            if url not in _CDN:
+                return m.group(0)
+            return f'{m.group(1)}="{up}/{_CDN[url]}"'
+
+        new = _CDN_LINK.sub(local, text)
+        if new != text:
+            tmp = page.with_name(page.name + ".tmp")
+            tmp.write_text(new, encoding="utf-8")
+            os.replace(tmp, page)  # a reader never sees half a page
+            rewritten += 1
+    return rewritten
+
+
+def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, stage: str,
+                     docs_dir: str | Path | None, run_id: str | None = None) -> list[ExpectationResult]:
+    """Validate ``{table: (dataframe, [expectation, ...])}``; publish them to the Data Docs site in
+    ``docs_dir`` (module docstring) under the run name ``run_id``."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     results: list[ExpectationResult] = []
     if not any(exps for _, exps in suites.values()):
         return results
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    if docs_dir is not None:
-        ctx.add_data_docs_site(site_name="lakesieve", site_config={
-            "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(Path(docs_dir).absolute())},
-        })
+    docs = Path(docs_dir).absolute() if docs_dir is not None else None
+    started = time.time() - 1  # page mtimes have a coarse clock on some filesystems
+    ctx = _context(docs)
     source = ctx.data_sources.add_spark(f"lakesieve_{stage}")
+    gx_run = RunIdentifier(run_name=run_id or f"{stage}-unnamed", run_time=datetime.now(timezone.utc))
+    names = []
     for table, (df, expectations) in suites.items():
         if not expectations:
             continue
         asset = source.add_dataframe_asset(table)
         batch_def = asset.add_batch_definition_whole_dataframe("whole")
-        suite = ctx.suites.add(gx.ExpectationSuite(name=f"{stage}.{table}"))
-        for exp in expectations:
-            suite.add_expectation(exp)
+        suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=f"{stage}.{table}", expectations=list(expectations)))
+        names.append(suite.name)
         vdef = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{stage}.{table}", data=batch_def, suite=suite))
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir is not None else []
-        checkpoint = ctx.checkpoints.add(gx.Checkpoint(name=f"{stage}.{table}", validation_definitions=[vdef],
-                                                       actions=actions, result_format={"result_format": "SUMMARY"}))
-        run = checkpoint.run(batch_parameters={"dataframe": df})
-        for vres in run.run_results.values():
-            for r in vres.results:
-                cfg = r.expectation_config
-                observed = r.result.get("observed_value")
-                if observed is None and "unexpected_count" in r.result:
-                    observed = f"unexpected_count={r.result['unexpected_count']}"
-                kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
-                results.append(ExpectationResult(table, cfg.type, json.dumps(kwargs, sort_keys=True, default=str),
-                                                 bool(r.success), json.dumps(observed, default=str)))
+        vres = vdef.run(batch_parameters={"dataframe": df}, result_format={"result_format": "SUMMARY"}, run_id=gx_run)
+        for r in vres.results:
+            cfg = r.expectation_config
+            observed = r.result.get("observed_value")
+            if observed is None and "unexpected_count" in r.result:
+                observed = f"unexpected_count={r.result['unexpected_count']}"
+            kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
+            results.append(ExpectationResult(table, cfg.type, json.dumps(kwargs, sort_keys=True, default=str),
+                                             bool(r.success), json.dumps(observed, default=str)))
+    if docs is not None and names:
+        mine = [k for k in ctx.validation_results_store.list_keys() if k.run_id.run_name == gx_run.run_name]
+        ctx.build_data_docs(site_names=[SITE],
+                            resource_identifiers=mine + [ExpectationSuiteIdentifier(name=n) for n in names])
+        serve_assets_locally(docs, started)
     return results

@@ -20,11 +20,11 @@ EXAMPLE_PAIRS = 5
 def metrics(params: MinhashParams, outputs) -> dict:
     """Counts for the quality suite: one aggregate per output table, plus one join for the audit."""
     stats = outputs["source_stats"].agg(F.sum("documents_in").alias("d")).first()
-    dups = outputs["duplicates"].agg(
-        F.count(F.lit(1)).alias("n"), F.sum(F.col("from_previous_batch").cast("long")).alias("previous")).first()
-    sizes = outputs["duplicates"].groupBy("cluster_id").count().agg(
-        F.max("count").alias("biggest"),
-        F.sum(F.when(F.col("count") + 1 > params.max_component_size, 1).otherwise(0)).alias("large")).first()
+    dups = sizes = (outputs["duplicates"].groupBy("cluster_id")
+                    .agg(F.count(F.lit(1)).alias("count"), F.sum(F.col("from_previous_batch").cast("long")).alias("p"))
+                    .agg(F.sum("count").alias("n"), F.sum("p").alias("previous"), F.max("count").alias("biggest"),
+                         F.sum(F.when(F.col("count") + 1 > params.max_component_size, 1).otherwise(0)).alias("large"))
+                    .first())
     # audit (DESIGN "every row a stage drops can be traced"): each representative is a kept row of this
     # batch or a survivor of an earlier one
     reps = outputs["duplicates"].select(F.col("representative_id").alias("id")).distinct()

@@ -101,6 +101,33 @@ def test_a_relative_lakehouse_gets_its_data_docs(spark, tmp_path):
     assert (tmp_path / "rel" / "_lakesieve" / "data_docs" / "index.html").is_file()
 
 
+def test_data_docs_accumulate_name_the_run_and_need_no_network(spark, toy_lake):
+    """Every run stays on the Data Docs index under its run id (not only the last run's pages), and the
+    pages' stylesheets, scripts and fonts come from the site itself (an offline browser renders them)."""
+    import re
+    from urllib.parse import unquote
+
+    first = _run(spark, toy_lake, min_value=3)
+    second = _run(spark, toy_lake, min_value=4)
+    docs = runner.data_docs_dir(toy_lake)
+    index = (docs / "index.html").read_text()
+    assert first.run_id in index and second.run_id in index
+    pages = {p.parent.parent.name for p in (docs / "validations" / "toy" / "kept").rglob("*.html")}
+    assert {first.run_id, second.run_id} <= pages  # one page per run, in a folder named by its run id
+    for page in [docs / "index.html", *docs.rglob("validations/**/*.html")]:
+        text = page.read_text()
+        remote = re.findall(r'(?:src|href)="(https://[^"]+)"', text)
+        for cdn in ("bootstrapcdn.com", "code.jquery.com", "cdnjs.cloudflare.com", "unpkg.com", "amazonaws.com"):
+            assert not [u for u in remote if cdn in u], (page, cdn)
+        local = [unquote(u) for u in re.findall(r'(?:src|href)="([^"#?]+\.(?:css|js|png))', text)
+                 if "://" not in u]
+        assert any("vendor/bootstrap/bootstrap.min.css" in u for u in local)
+        for u in local:
+            assert (page.parent / u).resolve().is_file(), (page, u)
+    fa = (docs / "static" / "vendor" / "font-awesome")
+    assert (fa / "webfonts" / "fa-solid-900.woff2").is_file() and (fa / "LICENSE.txt").is_file()
+
+
 def test_run_writes_versioned_outputs_with_run_id_and_ledger_row(spark, toy_lake):
     result = _run(spark, toy_lake, min_value=3)
     assert result.status == "success"
