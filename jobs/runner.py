@@ -452,12 +452,16 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
     docs = data_docs_dir(spec.lakehouse) if spec.quality.data_docs else None
     results = validate_outputs(suites, stage=stage.name, docs_dir=docs, run_id=run_id)
     if results:
-        schema = T.StructType([T.StructField(n, t, True) for n, t in (
-            ("run_id", T.StringType()), ("stage", T.StringType()), ("table", T.StringType()),
-            ("expectation", T.StringType()), ("kwargs", T.StringType()), ("success", T.BooleanType()),
-            ("observed", T.StringType()), ("checked_at", T.TimestampType()))])
-        rows = [(run_id, stage.name, r.table, r.expectation, r.kwargs, r.success, r.observed, ledger.now()) for r in results]
-        lakehouse.append_rows(spark.createDataFrame(rows, schema).coalesce(1), quality_ref(spec.lakehouse), run_id)
+        def schema():
+            return T.StructType([T.StructField(n, t, True) for n, t in (
+                ("run_id", T.StringType()), ("stage", T.StringType()), ("table", T.StringType()),
+                ("expectation", T.StringType()), ("kwargs", T.StringType()), ("success", T.BooleanType()),
+                ("observed", T.StringType()), ("checked_at", T.TimestampType()))])
+        checked = ledger.now()
+        rows = [{"run_id": run_id, "stage": stage.name, "table": r.table, "expectation": r.expectation,
+                 "kwargs": r.kwargs, "success": r.success, "observed": r.observed, "checked_at": checked}
+                for r in results]
+        lakehouse.append_records(spark, quality_ref(spec.lakehouse), rows, schema, run_id)
     return [f"{r.table}: {r.expectation} {r.kwargs} observed {r.observed}" for r in results if not r.success]
 
 

@@ -84,11 +84,12 @@ def append(spark, root: str | Path, record: RunRecord, *, compact_every: int | N
     """Append one row (a blind append: concurrent runs never conflict on the ledger); return the
     ledger's version that holds it. The ledger is compacted now and then (:func:`lakehouse.append_rows`;
     ``compact_every``: its default unless given, 0 never)."""
-    from pipelines.core.lakehouse import COMPACT_EVERY, append_rows
+    from pipelines.core.lakehouse import COMPACT_EVERY, append_records
 
-    df = spark.createDataFrame([record.to_row()], __getattr__("LEDGER_SCHEMA"))
+    row = dict(zip((c for c, _, _ in LEDGER_COLUMNS), record.to_row()))
     every = COMPACT_EVERY if compact_every is None else compact_every
-    return append_rows(df.coalesce(1), ledger_ref(root), record.run_id, compact_every=every)
+    return append_records(spark, ledger_ref(root), [row], lambda: __getattr__("LEDGER_SCHEMA"), record.run_id,
+                          compact_every=every)
 
 
 def read_all(spark, root: str | Path):
@@ -138,16 +139,19 @@ def _local_rows(root: str | Path, *, version: int | None = None, columns=None) -
     # delta-rs replays the log (checkpoints, compactions); the files are read one by one without threads:
     # its pyarrow dataset scan can abort the process at exit (delta-io/delta-rs#2184, pola-rs/polars#24169)
     files = DeltaTable(str(path), version=version).file_uris()
+    def utc_us(part: "pa.Table") -> "pa.Table":
+        # one timestamp type for every file: Spark writes INT96 (read as naive nanoseconds, UTC by Spark's
+        # convention) and delta-rs microseconds with a UTC zone; microseconds also keep pandas out (1 s)
+        return part.cast(pa.schema([pa.field(f.name, pa.timestamp("us", "UTC"), f.nullable)
+                                    if pa.types.is_timestamp(f.type) else f for f in part.schema]))
+
     # ParquetFile, not read_table: read_table goes through pyarrow.dataset, which imports pandas (1 s)
-    parts = [pq.ParquetFile(f).read(columns=columns, use_threads=False) for f in files]
+    parts = [utc_us(pq.ParquetFile(f).read(columns=columns, use_threads=False)) for f in files]
     if not parts:
         return []
     table = pa.concat_tables(parts, promote_options="default")
-    # nanosecond timestamps become Python datetimes through pandas (1 s of imports): microseconds instead
-    table = table.cast(pa.schema([pa.field(f.name, pa.timestamp("us", f.type.tz), f.nullable)
-                                  if pa.types.is_timestamp(f.type) else f for f in table.schema]))
     rows = table.to_pylist()
-    stamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type) and f.type.tz is not None]
+    stamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     for row in rows:
         for key in stamps:
             if row[key] is not None:

@@ -100,6 +100,13 @@ def test_spark_backend_submits_each_job_with_the_zip_and_delta(dagbags):
 
 
 def test_databricks_backend_runs_the_wheel_entry_point(dagbags):
+    """The job cluster reads its configs from the workspace volume the bundle uses (the bundle's own
+    default, read from databricks.yml), never from a path on the Airflow host."""
+    import yaml
+
+    bundle = yaml.safe_load((REPO / "infra/databricks/databricks.yml").read_text())
+    config_dir = bundle["variables"]["config_dir"]["default"]
+    assert config_dir.startswith("/Volumes/") and not config_dir.startswith(str(REPO))
     tasks = {t: info for dag in dagbags["databricks"]["dags"].values() for t, info in dag["tasks"].items()}
     assert set(tasks) == set(MODULES)
     for stage, info in tasks.items():
@@ -108,10 +115,11 @@ def test_databricks_backend_runs_the_wheel_entry_point(dagbags):
         assert task["task_key"] == stage
         assert task["python_wheel_task"] == {
             "package_name": "lakesieve", "entry_point": "lakesieve",
-            "parameters": ["run", stage, "--config", f"{REPO}/jobs/configs/{MODULES[stage]}.yaml",
+            "parameters": ["run", stage, "--config", f"{config_dir}/{MODULES[stage]}.yaml",
                            "--lakehouse", "/lake/house"]}
         assert task["libraries"][0]["whl"].endswith(".whl")
-        assert "new_cluster" in task and "existing_cluster_id" not in task
+        assert "existing_cluster_id" not in task
+        assert task["new_cluster"]["data_security_mode"] == bundle["variables"]["data_security_mode"]["default"]
 
 
 def test_unknown_backend_is_an_import_error_naming_the_variable(dagbags):

@@ -142,3 +142,30 @@ def test_claims_are_on_real_output_locations_not_on_spellings_or_stage_names(spa
     _refuse_if_concurrent(spark, RunSpec("t", str(root), {}, {"out": elsewhere}, params=None), rec, at)
     assert os.path.realpath("lh") == str(root.resolve())
 
+
+
+def test_appends_by_delta_rs_and_spark_make_one_ledger_both_engines_read_alike(spark, tmp_path, monkeypatch):
+    """A local ledger is appended with delta-rs once it exists (Spark creates it); each append's version
+    is the commit that carries its run id, and Spark, delta-rs and the runner's checks read the same rows,
+    timestamps included, whichever engine wrote them."""
+    root = str(tmp_path)
+    first = _rec("a1", "running", 1)
+    assert ledger.append(spark, root, first) == 0  # a new ledger: Spark creates it
+    v1 = ledger.append(spark, root, _rec("a1", "success", 1, ended=2, outputs={"out": 0}))
+    monkeypatch.setenv("LAKESIEVE_DELTA_RS_APPENDS", "0")
+    v2 = ledger.append(spark, root, _rec("a2", "running", 3))  # Spark again
+    monkeypatch.delenv("LAKESIEVE_DELTA_RS_APPENDS")
+    assert (v1, v2) == (1, 2)
+    log = tmp_path / "_lakesieve" / "runs" / "_delta_log"
+    engines = [json.loads(open(log / f"{v:020d}.json").readline())["commitInfo"].get("engineInfo", "")
+               for v in (0, 1, 2)]
+    assert engines[1].startswith("delta-rs") and "Spark" in engines[0] and "Spark" in engines[2]
+    by_spark = sorted((r["run_id"], r["status"], r["started_at"], r["ended_at"])
+                      for r in ledger.read_all(spark, root).collect())
+    by_rs = sorted((r["run_id"], r["status"], r["started_at"], r["ended_at"]) for r in ledger._local_rows(root))
+    assert by_spark == by_rs == [("a1", "running", T0 + timedelta(minutes=1), None),
+                                 ("a1", "success", T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)),
+                                 ("a2", "running", T0 + timedelta(minutes=3), None)]
+    assert [r.run_id for r in ledger.unfinished(spark, root, "s")] == ["a2"]
+    assert ledger.find_reusable(spark, root, "s", "c", "i").output_versions == {"out": 0}
+    assert [r["run_id"] for r in ledger.stage_runs(spark, root, "s", version=1)] == ["a1", "a1"]

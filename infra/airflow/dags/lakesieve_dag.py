@@ -21,8 +21,10 @@ Backend, chosen at parse time by the Airflow Variable ``lakesieve_backend`` (def
   cluster ``lakesieve_databricks_cluster_id`` or else a new cluster from ``lakesieve_databricks_new_cluster``.
 
 Other Variables (all optional): ``lakesieve_home`` (the checkout holding ``jobs/`` and ``dist/``;
-default: three folders above this file), ``lakesieve_lakehouse``, ``lakesieve_config_dir`` (default
-``<lakesieve_home>/jobs/configs``). Any Variable can also come from ``AIRFLOW_VAR_<NAME>``.
+default: three folders above this file), ``lakesieve_lakehouse`` and ``lakesieve_config_dir`` (defaults:
+``<lakesieve_home>/lakehouse`` and ``<lakesieve_home>/jobs/configs`` for spark; for databricks the
+workspace volumes the bundle uses, ``/Volumes/main/lakesieve/lakehouse`` and ``.../configs``). Any
+Variable can also come from ``AIRFLOW_VAR_<NAME>``.
 
 The DAG imports ``jobs.registry`` (pure Python, no Spark): put the lakesieve checkout, the wheel or
 ``dist/lakesieve.zip`` on the Airflow PYTHONPATH; when none is, ``lakesieve_home`` is added to sys.path.
@@ -69,8 +71,15 @@ except ImportError:
 BACKEND = setting("lakesieve_backend", "spark").strip().lower()
 if BACKEND not in BACKENDS:
     raise ValueError(f"Airflow Variable lakesieve_backend is '{BACKEND}'; allowed: {', '.join(BACKENDS)}")
-LAKEHOUSE = setting("lakesieve_lakehouse", str(Path(LAKESIEVE_HOME) / "lakehouse"))
-CONFIG_DIR = setting("lakesieve_config_dir", str(Path(LAKESIEVE_HOME) / "jobs" / "configs"))
+# Where the tasks find the lakehouse and the stage configs: on the Airflow host's checkout for spark-submit;
+# on the workspace for Databricks (the bundle's defaults, infra/databricks/databricks.yml: a path on the
+# Airflow host means nothing to a job cluster)
+WORKSPACE_LAKEHOUSE = "/Volumes/main/lakesieve/lakehouse"
+WORKSPACE_CONFIG_DIR = "/Volumes/main/lakesieve/configs"
+LAKEHOUSE = setting("lakesieve_lakehouse", WORKSPACE_LAKEHOUSE if BACKEND == "databricks"
+                    else str(Path(LAKESIEVE_HOME) / "lakehouse"))
+CONFIG_DIR = setting("lakesieve_config_dir", WORKSPACE_CONFIG_DIR if BACKEND == "databricks"
+                     else str(Path(LAKESIEVE_HOME) / "jobs" / "configs"))
 
 
 def stage_args(entry) -> list[str]:
@@ -115,7 +124,8 @@ def databricks_task(entry, dag):
         task["existing_cluster_id"] = cluster_id
     else:
         task["new_cluster"] = json.loads(setting("lakesieve_databricks_new_cluster", json.dumps(
-            {"spark_version": "17.3.x-scala2.13", "node_type_id": "i3.xlarge", "num_workers": 2})))
+            {"spark_version": "17.3.x-scala2.13", "node_type_id": "i3.xlarge", "num_workers": 2,
+             "data_security_mode": "USER_ISOLATION"})))
     return DatabricksSubmitRunOperator(
         task_id=entry.name,
         dag=dag,
