@@ -140,22 +140,17 @@ def _local_rows(root: str | Path, *, version: int | None = None, columns=None) -
     # its pyarrow dataset scan can abort the process at exit (delta-io/delta-rs#2184, pola-rs/polars#24169)
     files = DeltaTable(str(path), version=version).file_uris()
     def utc_us(part: "pa.Table") -> "pa.Table":
-        # one timestamp type for every file: Spark writes INT96 (read as naive nanoseconds, UTC by Spark's
-        # convention) and delta-rs microseconds with a UTC zone; microseconds also keep pandas out (1 s)
-        return part.cast(pa.schema([pa.field(f.name, pa.timestamp("us", "UTC"), f.nullable)
-                                    if pa.types.is_timestamp(f.type) else f for f in part.schema]))
+        # one timestamp type for every file, naive UTC microseconds (as :func:`now` writes them): Spark
+        # writes INT96 (naive nanoseconds, UTC by Spark's convention), delta-rs microseconds with a UTC zone
+        # (cast to naive keeps the UTC wall time); a zone or nanoseconds would bring in pandas (1 s)
+        return part.cast(pa.schema([pa.field(f.name, pa.timestamp("us"), f.nullable)
+                                    if pa.types.is_timestamp(f.type) else f for f in part.schema]), safe=False)
 
     # ParquetFile, not read_table: read_table goes through pyarrow.dataset, which imports pandas (1 s)
     parts = [utc_us(pq.ParquetFile(f).read(columns=columns, use_threads=False)) for f in files]
     if not parts:
         return []
-    table = pa.concat_tables(parts, promote_options="default")
-    rows = table.to_pylist()
-    stamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
-    for row in rows:
-        for key in stamps:
-            if row[key] is not None:
-                row[key] = row[key].astimezone(timezone.utc).replace(tzinfo=None)
+    rows = pa.concat_tables(parts, promote_options="default").to_pylist()
     return rows
 
 
