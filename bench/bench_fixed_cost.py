@@ -50,8 +50,9 @@ class PhaseClock:
         self._depth = 0
 
     def wrap(self, owner, attr: str, phase: str) -> None:
-        fn = getattr(owner, attr)
+        setattr(owner, attr, self.timed(getattr(owner, attr), phase))
 
+    def timed(self, fn, phase: str):
         @functools.wraps(fn)
         def timed(*a, **k):
             if self._depth:
@@ -64,7 +65,7 @@ class PhaseClock:
                 self.seconds[phase] += time.perf_counter() - t0
                 self._depth -= 1
 
-        setattr(owner, attr, timed)
+        return timed
 
     def reset(self) -> None:
         self.seconds.clear()
@@ -97,9 +98,7 @@ def warm_runs(stages: list[str], root: str, repeats: int) -> dict[str, dict[str,
         entry = registry.entry(name)
         stage = registry.load_stage(name)
         if stage.metrics is not None:
-            holder = type("Holder", (), {"metrics": staticmethod(stage.metrics)})
-            clock.wrap(holder, "metrics", "metrics")
-            stage = dataclasses.replace(stage, metrics=holder.metrics)
+            stage = dataclasses.replace(stage, metrics=clock.timed(stage.metrics, "metrics"))
         best = None
         for i in range(repeats + 1):  # the first run in the process warms the stage's code paths
             clock.reset()

@@ -437,12 +437,20 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
                      outputs={n: r.label for n, r in spec.outputs.items()})
 
 
+def _quality_schema():
+    """The ``_lakesieve/quality`` table's Spark schema: one row per expectation checked."""
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(n, t, True) for n, t in (
+        ("run_id", T.StringType()), ("stage", T.StringType()), ("table", T.StringType()),
+        ("expectation", T.StringType()), ("kwargs", T.StringType()), ("success", T.BooleanType()),
+        ("observed", T.StringType()), ("checked_at", T.TimestampType()))])
+
+
 def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping[str, Any],
                  frames: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[str]:
     if stage.expectations is None or not spec.quality.enabled:
         return []
-    from pyspark.sql import types as T
-
     from pipelines.core.quality import validate_outputs
 
     suites_spec = stage.expectations(spec.params, fresh, metrics)
@@ -452,16 +460,11 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
     docs = data_docs_dir(spec.lakehouse) if spec.quality.data_docs else None
     results = validate_outputs(suites, stage=stage.name, docs_dir=docs, run_id=run_id)
     if results:
-        def schema():
-            return T.StructType([T.StructField(n, t, True) for n, t in (
-                ("run_id", T.StringType()), ("stage", T.StringType()), ("table", T.StringType()),
-                ("expectation", T.StringType()), ("kwargs", T.StringType()), ("success", T.BooleanType()),
-                ("observed", T.StringType()), ("checked_at", T.TimestampType()))])
         checked = ledger.now()
         rows = [{"run_id": run_id, "stage": stage.name, "table": r.table, "expectation": r.expectation,
                  "kwargs": r.kwargs, "success": r.success, "observed": r.observed, "checked_at": checked}
                 for r in results]
-        lakehouse.append_records(spark, quality_ref(spec.lakehouse), rows, schema, run_id)
+        lakehouse.append_records(spark, quality_ref(spec.lakehouse), rows, _quality_schema, run_id)
     return [f"{r.table}: {r.expectation} {r.kwargs} observed {r.observed}" for r in results if not r.success]
 
 

@@ -12,14 +12,19 @@ from pathlib import Path
 from urllib.parse import unquote
 
 
+def commit_versions(log: Path) -> list[int]:
+    """The versions of the JSON commit files in a ``_delta_log`` folder, oldest first."""
+    return sorted(int(f.name.split(".")[0]) for f in log.iterdir()
+                  if f.name.endswith(".json") and f.name.split(".")[0].isdigit())
+
+
 def local_version(table: Path) -> int | None:
     """The newest version in ``table/_delta_log``, or None when it has no Delta log."""
     log = table / "_delta_log"
     if not log.is_dir():
         return None
-    versions = [int(f.name.split(".")[0]) for f in log.iterdir()
-                if f.name.endswith(".json") and f.name.split(".")[0].isdigit()]
-    return max(versions) if versions else None
+    versions = commit_versions(log)
+    return versions[-1] if versions else None
 
 
 def commit_of(table: Path, user_metadata: str, *, newest: int = 50) -> tuple[int, dict] | None:
@@ -29,9 +34,7 @@ def commit_of(table: Path, user_metadata: str, *, newest: int = 50) -> tuple[int
     log = table / "_delta_log"
     if not log.is_dir():
         return None
-    versions = sorted((int(f.name.split(".")[0]) for f in log.iterdir()
-                       if f.name.endswith(".json") and f.name.split(".")[0].isdigit()), reverse=True)
-    for v in versions[:newest]:
+    for v in reversed(commit_versions(log)[-newest:]):
         try:
             lines = (log / f"{v:020d}.json").read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:  # a log cleanup removed it meanwhile
@@ -63,8 +66,7 @@ def read_delta_log(table: Path) -> tuple[int, dict, dict[str, dict]]:
     import pyarrow.parquet as pq
 
     log = table / "_delta_log"
-    versions = sorted(int(f.name.split(".")[0]) for f in log.iterdir()
-                      if f.name.endswith(".json") and f.name.split(".")[0].isdigit())
+    versions = commit_versions(log)
     start, meta, adds = -1, {}, {}
     last = log / "_last_checkpoint"
     if last.is_file():

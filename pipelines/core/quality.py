@@ -21,7 +21,7 @@ import json
 import os
 import re
 import shutil
-import time
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,17 +102,18 @@ def _context(docs_dir: Path | None):
     return ctx
 
 
-def serve_assets_locally(docs_dir: Path, since: float) -> int:
-    """Point the CDN links of the pages written since ``since`` (a time) at ``static/vendor`` under the
-    site, copying the vendored assets there; return the number of pages rewritten."""
+def serve_assets_locally(docs_dir: Path, pages: Sequence[Path]) -> int:
+    """Copy the vendored assets to ``static/vendor`` under the site and point the CDN links of ``pages``
+    (this run's pages and the index) at them; return the number of pages rewritten. Each page is swapped
+    in whole, under a temporary name of its own (two runs may rewrite the index at once)."""
     vendor = docs_dir / "static" / "vendor"
-    if not (vendor / "README.md").is_file() or (vendor / "README.md").stat().st_mtime < (ASSETS / "README.md").stat().st_mtime:
-        shutil.copytree(ASSETS, vendor, dirs_exist_ok=True)
+    shutil.copytree(ASSETS, vendor, dirs_exist_ok=True)  # ~1 MB, as GX copies its own static files per build
     rewritten = 0
-    for page in docs_dir.rglob("*.html"):
-        if page.stat().st_mtime < since:
+    for page in pages:
+        try:
+            text = page.read_text(encoding="utf-8")
+        except FileNotFoundError:
             continue
-        text = page.read_text(encoding="utf-8")
         up = os.path.relpath(vendor, page.parent).replace(os.sep, "/")
 
         def local(m: re.Match, up: str = up) -> str:
@@ -125,11 +126,23 @@ def serve_assets_locally(docs_dir: Path, since: float) -> int:
 
         new = _CDN_LINK.sub(local, text)
         if new != text:
-            tmp = page.with_name(page.name + ".tmp")
-            tmp.write_text(new, encoding="utf-8")
+            fd, tmp = tempfile.mkstemp(prefix=page.name + ".", suffix=".tmp", dir=page.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(new)
             os.replace(tmp, page)  # a reader never sees half a page
             rewritten += 1
     return rewritten
+
+
+def run_pages(docs_dir: Path, run_name: str, suites: Sequence[str]) -> list[Path]:
+    """The pages a build for ``run_name`` writes: the index, the suites' pages and the run's validations
+    (GX's site layout: ``expectations/<suite, dots as folders>.html``,
+    ``validations/<suite>/<run name>/<run time>/<batch>.html``)."""
+    pages = [docs_dir / "index.html"]
+    pages += [docs_dir / "expectations" / (name.replace(".", "/") + ".html") for name in suites]
+    for name in suites:
+        pages += sorted((docs_dir / "validations" / name.replace(".", "/") / run_name).glob("*/*.html"))
+    return pages
 
 
 def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, stage: str,
@@ -144,7 +157,6 @@ def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, s
     if not any(exps for _, exps in suites.values()):
         return results
     docs = Path(docs_dir).absolute() if docs_dir is not None else None
-    started = time.time() - 1  # page mtimes have a coarse clock on some filesystems
     ctx = _context(docs)
     source = ctx.data_sources.add_spark(f"lakesieve_{stage}")
     gx_run = RunIdentifier(run_name=run_id or f"{stage}-unnamed", run_time=datetime.now(timezone.utc))
@@ -170,5 +182,5 @@ def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, s
         mine = [k for k in ctx.validation_results_store.list_keys() if k.run_id.run_name == gx_run.run_name]
         ctx.build_data_docs(site_names=[SITE],
                             resource_identifiers=mine + [ExpectationSuiteIdentifier(name=n) for n in names])
-        serve_assets_locally(docs, started)
+        serve_assets_locally(docs, run_pages(docs, gx_run.run_name, names))
     return results

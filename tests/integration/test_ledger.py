@@ -169,3 +169,44 @@ def test_appends_by_delta_rs_and_spark_make_one_ledger_both_engines_read_alike(s
     assert [r.run_id for r in ledger.unfinished(spark, root, "s")] == ["a2"]
     assert ledger.find_reusable(spark, root, "s", "c", "i").output_versions == {"out": 0}
     assert [r["run_id"] for r in ledger.stage_runs(spark, root, "s", version=1)] == ["a1", "a1"]
+
+
+_APPENDER = r'''
+import json, sys
+from datetime import datetime
+from pipelines.core import ledger
+root, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out = []
+for i in range(n):
+    rec = ledger.RunRecord(run_id=f"{who}-{i}", stage="s", status="running", started_at=datetime(2026, 1, 1),
+                           host_pid="elsewhere:1")
+    out.append((rec.run_id, ledger.append(None, root, rec, compact_every=0)))  # no Spark: delta-rs or a crash
+print(json.dumps(out))
+'''
+
+
+def test_two_processes_appending_at_once_lose_no_row_and_get_their_own_versions(spark, tmp_path):
+    """A race on the ledger: two processes append 15 rows each at the same time with delta-rs (no Spark
+    session: a fallback would crash). Every row is there once, every version is distinct and its commit
+    carries the run id it was returned for."""
+    import subprocess
+    import sys
+
+    root = str(tmp_path)
+    ledger.append(spark, root, _rec("seed", "running", 0))  # Spark creates the ledger
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, root, who, "15"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for who in ("a", "b")]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+        results += [tuple(x) for x in json.loads(out.strip().splitlines()[-1])]
+    versions = [v for _, v in results]
+    assert len(results) == 30 and len(set(versions)) == 30 and 0 not in versions
+    log = tmp_path / "_lakesieve" / "runs" / "_delta_log"
+    for run_id, v in results:
+        info = json.loads(open(log / f"{v:020d}.json").readline())["commitInfo"]
+        assert info["userMetadata"] == run_id and info["engineInfo"].startswith("delta-rs")
+    rows = sorted(r["run_id"] for r in ledger.read_all(spark, root).collect())
+    assert rows == sorted(["seed", *(f"{w}-{i}" for w in "ab" for i in range(15))])
