@@ -124,7 +124,7 @@ STAGE = Stage(
         Output("kept", (Column("id", "id"),), "input rows kept, all their columns", passthrough=True),
         Output("duplicates", (
             Column("id", "id"), Column("source", "string"), Column("representative_id", "id"),
-            Column("representative_source", "string"), Column("cluster_id", "integer"),
+            Column("representative_source", "string"), Column("cluster_id", "id"),
             Column("estimated_jaccard", "float"), Column("exact_jaccard", "float"), Column("matched_id", "id"),
             Column("matched_exact_jaccard", "float"), Column("matched_estimated_jaccard", "float"),
             Column("scope", "string"), Column("from_previous_batch", "boolean")),
@@ -141,7 +141,7 @@ STAGE = Stage(
             "per source: documents and bytes in, rejected, duplicates removed, kept, rates"),
         Output("index", (
             Column("id", "id"), Column("source", "string"), Column("num_bytes", "integer"), Column("band", "integer"),
-            Column("bucket", "integer"), Column("minhashes", "array"), Column("cluster_id", "integer"),
+            Column("bucket", "integer"), Column("minhashes", "array"), Column("cluster_id", "id"),
             Column("representative_id", "id"), Column("scope", "string")),
             "(id, band, bucket, ...) of every document indexed so far, for incremental runs"),
     ),

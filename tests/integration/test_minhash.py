@@ -327,6 +327,25 @@ def test_a_chain_of_near_duplicates_names_the_pair_that_explains_each_removal(sp
     assert dups[2].matched_id == expected_b and dups[2].matched_exact_jaccard == pytest.approx(max(jab, jbc))
 
 
+def test_string_ids_cluster_under_their_smallest_id(spark, tmp_path):
+    """Ids are often strings (file names, URLs): the cluster id is the component's smallest id, so it has the
+    id's type (a string here), and the run passes its own output contract. Found on real documents whose
+    ids were 'doc<N>': the duplicates table was declared with an integer cluster id and the run failed."""
+    a, b, c = _chain_texts()
+    root = str(tmp_path)
+    docs = spark.createDataFrame([("doc-b", a), ("doc-a", b), ("doc-c", c), ("doc-z", "unrelated " * 40)],
+                                 "id string, text string")
+    lh.write_table(docs, TableRef.parse("in/named", root), "setup")
+    result = job.run(spark, {"inputs": {"documents": "in/named"}, "params": VERIFIED}, lakehouse_root=root)
+    assert result.status == "success" and result.quality_failures == []
+    dups = lh.read_table(spark, TableRef.parse("minhash/duplicates", root))
+    assert dict(dups.dtypes)["cluster_id"] == "string"
+    assert {(r.id, r.cluster_id, r.representative_id) for r in dups.collect()} == {
+        ("doc-b", "doc-a", "doc-a"), ("doc-c", "doc-a", "doc-a")}
+    kept = {r.id for r in lh.read_table(spark, TableRef.parse("minhash/kept", root)).collect()}
+    assert kept == {"doc-a", "doc-z"}
+
+
 def test_the_match_expectation_fails_when_a_removal_has_no_pair_above_the_threshold(spark):
     from pipelines.core.quality import validate_outputs
     from pipelines.minhash.stage import expectations
