@@ -7,7 +7,7 @@ JARS    := .jars
 # uv hardlinks from its cache when both are on one filesystem (its default): the ~7 GB of torch + CUDA
 # wheels then take no second copy of disk space.
 
-.PHONY: setup demo lint test test-fast test-platforms test-reliability bench dist clean airflow-venv chromium
+.PHONY: setup demo lint test test-fast test-platforms test-reliability bench dist clean airflow-venv chromium spark40
 
 setup: $(VENV)/.installed $(JARS)/.complete
 
@@ -65,12 +65,27 @@ $(AIRFLOW_VENV)/.installed: | $(VENV)/.installed
 		apache-airflow-providers-apache-spark apache-airflow-providers-databricks
 	touch $@
 
+# Spark 4.0 (Databricks Runtime 17.3 LTS) beside the default 4.1: pyspark 4.0.x in .venv-spark40 (lakesieve
+# installed editable from this checkout) and Delta's build for Spark 4.0 in .jars-spark40;
+# tests/e2e/test_platforms.py runs stages with them (mode spark40) and compares with the 4.1 run.
+SPARK40_VENV := .venv-spark40
+spark40: $(SPARK40_VENV)/.installed .jars-spark40/.complete
+
+$(SPARK40_VENV)/.installed: pyproject.toml | $(VENV)/.installed
+	test -x $(SPARK40_VENV)/bin/python || $(BIN)/uv venv -q $(SPARK40_VENV) --python 3.11
+	VIRTUAL_ENV=$(CURDIR)/$(SPARK40_VENV) $(BIN)/uv pip install -q -e ".[vision,imaging]" "pyspark[connect]>=4.0,<4.1"
+	touch $@
+
+.jars-spark40/.complete: infra/maven/spark40/pom.xml | $(SPARK40_VENV)/.installed
+	rm -rf .jars-spark40
+	infra/maven/install_jars.sh .jars-spark40 $(SPARK40_VENV)/bin/python infra/maven/spark40/pom.xml
+
 # Headless Chromium renders the report in tests/e2e/test_report.py.
 chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # The e2e tests need both; building them is idempotent.
-test test-fast: airflow-venv chromium
+test test-fast test-platforms: airflow-venv chromium spark40
 
 clean:
 	rm -rf lakehouse spark-warehouse dist build *.egg-info

@@ -1,18 +1,19 @@
 """Stages where lakes live: on a Spark standalone cluster (a master, two workers, executors in their own
-JVMs) from a classic driver, and through a Spark Connect server (running on that cluster), each through
-the real ``lakesieve`` command, with outputs equal to the ``local[*]`` run's.
+JVMs) from a classic driver, through a Spark Connect server (running on that cluster), and on Spark 4.0
+(Databricks Runtime 17.3 LTS's Spark; pyspark 4.0 with Delta's build for it, ``make spark40``), each
+through the real ``lakesieve`` command, with outputs equal to the ``local[*]`` run's on Spark 4.1.
 
 The executors' Python is a bare interpreter without lakesieve (tests/platforms.py), so the UDF code
 reaches them only as the session ships it: ``addPyFile`` from a classic driver, ``addArtifacts`` from a
-Connect client. make test runs a representative pair of stages (containment: many tables, recipes and
-Delta SQL; minhash: pandas UDF kernels and several commits); every other stage is marked
-``platforms_all`` (make test-platforms).
+Connect client. make test runs minhash (pandas UDF kernels, several commits, the ledger) through Connect
+and on Spark 4.0; every other (stage, mode) is marked ``platforms_all`` (make test-platforms).
 """
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -27,11 +28,13 @@ from tests.tables_equal import assert_tables_equal
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-MODES = ("cluster", "connect")
-# make test's representative case: minhash through Spark Connect, whose server runs on the two-worker
+MODES = ("cluster", "connect", "spark40")
+# make test's representative cases: minhash through Spark Connect, whose server runs on the two-worker
 # cluster (Connect, executors in their own JVMs and code shipped with addArtifacts, in about three minutes
-# on two cores); every other (stage, mode) is marked platforms_all (make test-platforms)
-REPRESENTATIVE = {("minhash", "connect")}
+# on two cores), and minhash on Spark 4.0; every other (stage, mode) is marked platforms_all (make test-platforms)
+REPRESENTATIVE = {("minhash", "connect"), ("minhash", "spark40")}
+REPO = Path(__file__).resolve().parents[2]
+SPARK40_VENV, SPARK40_JARS = REPO / ".venv-spark40", REPO / ".jars-spark40"
 
 
 def _cases():
@@ -65,25 +68,49 @@ def cluster(bare, tmp_path_factory):
     c.stop()
 
 
-def _env(mode: str, cluster: LocalCluster) -> dict:
-    env = {"PYSPARK_PYTHON": str(cluster.python)}
+@pytest.fixture(scope="module")
+def spark40() -> Path:
+    """The Spark 4.0 installation ``make spark40`` builds: its ``lakesieve`` command (this checkout, editable)."""
+    python = SPARK40_VENV / "bin" / "python"
+    if not python.exists() or not any(SPARK40_JARS.glob("delta-spark_4.0_*.jar")):
+        pytest.fail("the Spark 4.0 environment is missing (.venv-spark40, .jars-spark40): run `make spark40`")
+    version = subprocess.run([str(python), "-c", "import pyspark; print(pyspark.__version__)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert version.startswith("4.0."), version
+    return SPARK40_VENV / "bin" / "lakesieve"
+
+
+def _env(mode: str, target) -> dict:
+    if mode == "spark40":
+        # only Spark 4.0's Delta build on its classpath (the 4.1 jars' classes do not load on Spark 4.0)
+        return {"LAKESIEVE_JARS": str(SPARK40_JARS)}
+    env = {"PYSPARK_PYTHON": str(target.python)}
     if mode == "cluster":
-        env.update(LAKESIEVE_MASTER=cluster.master_url, SPARK_CONF_DIR=str(cluster.conf_dir))
+        env.update(LAKESIEVE_MASTER=target.master_url, SPARK_CONF_DIR=str(target.conf_dir))
     return env
 
 
-def _run(mode: str, cluster: LocalCluster, stage: str, root: str) -> subprocess.CompletedProcess:
+def _run(mode: str, target, stage: str, root: str) -> subprocess.CompletedProcess:
+    """``target``: the LocalCluster (cluster, connect) or the Spark 4.0 ``lakesieve`` command (spark40)."""
     entry = registry.entry(stage)
     args = ["run", stage, "--config", str(registry.config_path(entry)), "--lakehouse", root, "--set", NO_QUALITY]
     if mode == "connect":
-        args = ["--remote", cluster.remote_url, *args]
-    return cli(*args, env=_env(mode, cluster), timeout=1200)
+        args = ["--remote", target.remote_url, *args]
+    exe = {"exe": str(target)} if mode == "spark40" else {}
+    return cli(*args, env=_env(mode, target), timeout=1200, **exe)
+
+
+def _engines(table_path: str) -> set[str]:
+    """The ``engineInfo`` of every commit of a local Delta table (``Apache-Spark/4.0.5 Delta-Lake/4.4.0``)."""
+    logs = sorted(Path(table_path, "_delta_log").glob("*.json"))
+    return {json.loads(f.open().readline())["commitInfo"].get("engineInfo", "") for f in logs}
 
 
 @pytest.mark.parametrize(("stage", "mode"), list(_cases()))
-def test_stage_on_a_cluster_and_through_connect_equals_local(spark, demo_lake, cluster, tmp_path_factory,
-                                                           mode, stage):
+def test_stage_on_a_cluster_through_connect_and_on_spark40_equals_local(spark, demo_lake, request, tmp_path_factory,
+                                                                      mode, stage):
     entry = registry.entry(stage)
+    target = request.getfixturevalue("spark40" if mode == "spark40" else "cluster")
     prepare(spark, demo_lake, entry, including_itself=True)  # the local[*] run (a no-op when it already ran)
     root = str(tmp_path_factory.getbasetemp() / f"platform-{mode}" / "lakehouse")
     for e in [*upstream_chain(entry), entry]:
@@ -91,9 +118,9 @@ def test_stage_on_a_cluster_and_through_connect_equals_local(spark, demo_lake, c
             demo.write_dataset(spark, root, dataset)
         if e is entry or not any(r["stage"] == e.name and r["status"] == "success"
                                  for r in (ledger.latest_states_local(root) or [])):
-            proc = _run(mode, cluster, e.name, root)
-            assert proc.returncode == 0, (f"{mode} {e.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}\n"
-                                          f"{cluster.executor_logs()[-3000:]}")
+            proc = _run(mode, target, e.name, root)
+            logs = target.executor_logs()[-3000:] if mode != "spark40" else ""
+            assert proc.returncode == 0, f"{mode} {e.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}\n{logs}"
             assert f"{e.name}: success" in proc.stdout or f"{e.name}: skipped" in proc.stdout, proc.stdout
     st, config = registry.load_stage(stage), registry.config_path(entry)
     want = runner.build_spec(st, config, overrides=[NO_QUALITY], lakehouse_root=demo_lake).outputs
@@ -101,6 +128,9 @@ def test_stage_on_a_cluster_and_through_connect_equals_local(spark, demo_lake, c
     for name in want:
         assert_tables_equal(lh.read_table(spark, got[name]), lh.read_table(spark, want[name]),
                             what=f"{mode} {stage}.{name}", roots=(os.path.abspath(root), os.path.abspath(demo_lake)))
+        if mode == "spark40":
+            engines = _engines(got[name].path)
+            assert engines and all(e.startswith("Apache-Spark/4.0.") for e in engines), (name, engines)
     (run,) = [r for r in (ledger.latest_states_local(root) or []) if r["stage"] == stage and r["status"] == "success"][:1]
     assert set(json.loads(run["output_versions"])) == {o.name for o in registry.load_stage(stage).outputs}
 
