@@ -1,8 +1,11 @@
-"""The Databricks bundle, validated offline: structure, references, task keys, the wheel's entry
-point, one job per registry stage, parameters the real CLI parser accepts, and no drift from the
-generator. (A workspace is the one thing not used: `databricks bundle validate` needs one.)"""
+"""The Databricks bundle, validated offline: every job against Databricks' own typed bundle model
+(``databricks-bundles``, generated from the bundle JSON schema: unknown keys, wrong types and invalid
+enum values are errors), structure, references, task keys, the wheel's entry point, one job per registry
+stage, parameters the real CLI parser accepts, and no drift from the generator. (A workspace is the one
+thing not used: `databricks bundle validate` needs one.)"""
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
@@ -12,6 +15,7 @@ from pathlib import Path
 import pytest
 import tomllib
 import yaml
+from databricks.bundles.jobs import DataSecurityMode, Job
 
 from jobs import registry
 from jobs.cli import build_parser
@@ -45,6 +49,49 @@ def _strings(node):
             yield from _strings(v)
     elif isinstance(node, str):
         yield node
+
+
+def _resolved(node, variables: dict):
+    """``node`` with each ``${var.x}`` replaced by the variable's default (a whole-string reference keeps the
+    default's type, as the bundle's interpolation does)."""
+    if isinstance(node, dict):
+        return {k: _resolved(v, variables) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolved(v, variables) for v in node]
+    if isinstance(node, str):
+        whole = VAR_REF.fullmatch(node)
+        if whole:
+            return variables[whole.group(1)]["default"]
+        return VAR_REF.sub(lambda m: str(variables[m.group(1)]["default"]), node)
+    return node
+
+
+def test_every_job_is_a_valid_bundle_job_as_written_and_with_the_defaults(bundle):
+    for key, raw in bundle["resources"]["jobs"].items():
+        Job.from_dict(copy.deepcopy(raw))  # ${var.x} references are allowed wherever the schema takes them
+        job = Job.from_dict(_resolved(raw, bundle["variables"]))
+        (cluster,) = job.job_clusters
+        assert cluster.new_cluster.data_security_mode == DataSecurityMode.USER_ISOLATION, key
+        assert cluster.new_cluster.num_workers == 2 and job.max_concurrent_runs == 1
+        (task,) = job.tasks
+        assert task.python_wheel_task.entry_point == "lakesieve" and task.libraries[0].whl == "../../dist/*.whl"
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (("max_concurent_runs",), 1, "Unexpected field 'max_concurent_runs'"),
+    (("job_clusters", 0, "new_cluster", "data_security_mode"), "SHARED_X", "'SHARED_X' is not a valid DataSecurityMode"),
+    (("tasks", 0, "python_wheel_task", "parameters"), "run minhash", "Unexpected type"),
+    (("tasks", 0, "python_wheel_task", "entrypoint"), "lakesieve", "Unexpected field 'entrypoint'"),
+])
+def test_the_bundle_model_refuses_what_a_workspace_would(bundle, path, value, message):
+    """The check above can fail: a misspelled key, an access mode that does not exist, a wrong type."""
+    job = copy.deepcopy(bundle["resources"]["jobs"]["lakesieve_minhash"])
+    node = job
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Job.from_dict(_resolved(job, bundle["variables"]))
 
 
 def test_checked_in_bundle_is_what_the_generator_writes():
