@@ -68,7 +68,7 @@ def cmd_demo(args) -> int:
         results.append(result)
     from jobs import report
 
-    page = report.write_report(spark, root)
+    page = report.write_report(root, spark=spark)
     print(f"\nreport: {page}")
     print(f"\ndemo finished in {time.time() - t0:.0f}s; lakehouse at {os.path.abspath(root)}; "
           f"`lakesieve runs --lakehouse {root}` lists the runs")

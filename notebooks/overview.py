@@ -78,5 +78,5 @@ else:
 
 from jobs import report
 
-report_path = report.write_report(spark, lakehouse_root)
+report_path = report.write_report(lakehouse_root, spark=spark)
 print(f"report: {report_path}")

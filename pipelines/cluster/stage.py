@@ -37,7 +37,9 @@ def metrics(params, outputs):
 
 
 def report(outputs, context: ReportContext) -> list:
-    return [per_key_bars(outputs["centroids"], "cluster", F.sum("size"), "Cluster sizes", "cluster", "members",
+    import polars as pl
+
+    return [per_key_bars(outputs["centroids"], "cluster", pl.col("size").sum(), "Cluster sizes", "cluster", "members",
                          order_by_value=True)]
 
 

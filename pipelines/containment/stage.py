@@ -77,12 +77,15 @@ def expectations(params: ContainmentParams, outputs, metrics_):
 
 def report(outputs, context: ReportContext) -> list:
     """The surviving containment graph, the planned savings and deletions, the largest contained tables."""
+    import polars as pl
+
     plan, edges, profile = outputs["plan"], outputs["edges"], outputs["profile"]
-    deleted = plan.where(F.col("action") == "delete")
+    deleted = plan.filter(pl.col("action") == "delete")
     m = context.metrics  # metrics() aggregated the plan's deletions when the run ended: no second pass
-    actions = {r["table_id"]: r["action"] for r in plan.select("table_id", "action").limit(MAX_EDGES * 2).collect()}
-    alive = edges.where(F.col("pruned_by").isNull())
-    rows = alive.select("parent", "child").orderBy("parent", "child").limit(MAX_EDGES + 1).collect()
+    actions = {r["table_id"]: r["action"]
+               for r in plan.select("table_id", "action").head(MAX_EDGES * 2).collect().rows(named=True)}
+    alive = edges.filter(pl.col("pruned_by").is_null())
+    rows = alive.select("parent", "child").sort("parent", "child").head(MAX_EDGES + 1).collect().rows(named=True)
     pairs = [(r["parent"], r["child"]) for r in rows[:MAX_EDGES]]
     candidates = context.metrics.get("pairs.schema_candidates", "?")
     graph = Graph("Containment graph (parent -> contained child)", {n: actions.get(n, "keep") for p in pairs for n in p},
@@ -94,11 +97,11 @@ def report(outputs, context: ReportContext) -> list:
     deletions = top_rows(deleted.select("table_id", "parent", "size_bytes", "net_saving_per_month", "reason"),
                          "Planned deletions", ["table_id"],
                          units={"size_bytes": "bytes", "net_saving_per_month": "money"}, currency=CURRENCY)
-    sizes = profile.select(F.col("table_id").alias("child"), F.col("size_bytes"), F.col("num_rows"))
-    largest = top_rows(edges.where(F.col("reached") == "verified").join(sizes, "child")
+    sizes = profile.select(pl.col("table_id").alias("child"), "size_bytes", "num_rows")
+    largest = top_rows(edges.filter(pl.col("reached") == "verified").join(sizes, on="child")
                        .select("child", "parent", "relation", "num_rows", "size_bytes"),
-                       "Largest contained tables (verified)", [F.col("size_bytes").desc(), "child", "parent"],
-                       limit=LARGEST_CONTAINED, units={"size_bytes": "bytes"})
+                       "Largest contained tables (verified)", ["size_bytes", "child", "parent"],
+                       descending=[True, False, False], limit=LARGEST_CONTAINED, units={"size_bytes": "bytes"})
     return [graph, savings, largest, deletions]
 
 

@@ -132,7 +132,10 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
         if not os.environ.get("DATABRICKS_RUNTIME_VERSION"):
             builder = _with_delta_confs(builder)
         return builder.getOrCreate()
-    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and not (Path(java_home) / "bin" / "java").is_file():
+        raise EnvironmentSetupError(f"JAVA_HOME={java_home} has no bin/java (Spark needs Java 17): point it at a JDK or unset it")
+    if not (java_home or shutil.which("java")):
         raise EnvironmentSetupError("no Java runtime found (Spark needs Java 17): install it, e.g. apt-get install openjdk-17-jre-headless")
     jars = find_jars_dir()
     if jars is None:
@@ -164,7 +167,13 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
         .config("spark.sql.warehouse.dir", os.environ.get("LAKESIEVE_WAREHOUSE", str(Path.cwd() / "spark-warehouse")))
         .config("spark.driver.extraJavaOptions", "-Dderby.system.home=" + os.environ.get("TMPDIR", "/tmp"))
     )
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start (a broken JDK, too little memory): one line, not a trace
+        if "JAVA_GATEWAY_EXITED" not in str(exc):
+            raise
+        raise EnvironmentSetupError(f"the JVM for Spark did not start ({cause_line(exc)}); "
+                                    "check Java 17 (java -version) and LAKESIEVE_DRIVER_MEMORY") from exc
     spark.sparkContext.setLogLevel(os.environ.get("LAKESIEVE_LOG_LEVEL", "ERROR"))
     if not spark.sparkContext.master.startswith("local"):
         # a cluster (LAKESIEVE_MASTER=spark://..., yarn, k8s): the executors import the UDF kernels from

@@ -60,7 +60,9 @@ def expectations(params: CtReduceParams, outputs, metrics_):
 
 
 def report(outputs, context: ReportContext) -> list:
-    return [per_key_bars(outputs["volume_stats"], "volume_id", F.max("ratio"), "Kept ratio per volume (kept / slices)",
+    import polars as pl
+
+    return [per_key_bars(outputs["volume_stats"], "volume_id", pl.col("ratio").max(), "Kept ratio per volume (kept / slices)",
                          "volume", "kept ratio", order_by_value=False)]
 
 

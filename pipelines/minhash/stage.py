@@ -87,18 +87,22 @@ def report(outputs, context: ReportContext) -> list:
 def example_pairs(dups, kept, documents) -> Table:
     """The ``EXAMPLE_PAIRS`` duplicates with the highest similarity, each beside the kept document that
     stands for it, with a text excerpt of both (the duplicate's text from the input, when readable)."""
-    sim = F.coalesce(F.col("exact_jaccard"), F.col("estimated_jaccard"))
-    picked = (dups.where(~F.col("from_previous_batch"))
+    import polars as pl
+
+    sim = pl.coalesce("exact_jaccard", "estimated_jaccard")
+    picked = (dups.filter(~pl.col("from_previous_batch"))
               .select("id", "representative_id", "estimated_jaccard", "exact_jaccard", sim.alias("_sim"))
-              .orderBy(F.col("_sim").desc(), "id").limit(EXAMPLE_PAIRS))
-    has_text = "text" in kept.columns
+              .sort(["_sim", "id"], descending=[True, False], nulls_last=True).head(EXAMPLE_PAIRS))
+    id_type = dups.collect_schema()["id"]
+    has_text = "text" in kept.collect_schema().names()
     if has_text:
-        picked = picked.join(kept.select(F.col("id").alias("representative_id"), F.col("text").alias("kept_text")),
-                             "representative_id", "left")
-    has_doc_text = documents is not None and "text" in documents.columns
-    if has_doc_text:
-        picked = picked.join(documents.select("id", F.col("text").alias("duplicate_text")), "id", "left")
-    rows = picked.orderBy(F.col("_sim").desc(), "id").collect()
+        picked = picked.join(kept.select(pl.col("id").cast(id_type).alias("representative_id"),
+                                         pl.col("text").alias("kept_text")), on="representative_id", how="left")
+    has_doc_text = documents is not None and "text" in documents.collect_schema().names()
+    if has_doc_text:  # the input as it is now (any format): its id cast to the output's id type for the join
+        picked = picked.join(documents.select(pl.col("id").cast(id_type, strict=False),
+                                              pl.col("text").alias("duplicate_text")), on="id", how="left")
+    rows = picked.sort(["_sim", "id"], descending=[True, False], nulls_last=True).collect().rows(named=True)
     return Table(
         "Example duplicates (highest similarity first)",
         ["duplicate id", "kept id", "estimated Jaccard", "exact Jaccard", "duplicate text", "kept text"],

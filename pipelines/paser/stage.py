@@ -132,10 +132,12 @@ def expectations(params, outputs, metrics_):
 
 
 def report(outputs, context: ReportContext) -> list:
+    import polars as pl
+
     clusters = outputs["clusters"]
-    return [per_key_bars(clusters, "cluster", F.sum("budget"), "Budget per cluster (samples)", "cluster", "budget",
+    return [per_key_bars(clusters, "cluster", pl.col("budget").sum(), "Budget per cluster (samples)", "cluster", "budget",
                          order_by_value=False),
-            per_key_bars(clusters, "cluster", F.max("cds"), "Capability-degradation score (CDS) per cluster",
+            per_key_bars(clusters, "cluster", pl.col("cds").max(), "Capability-degradation score (CDS) per cluster",
                          "cluster", "CDS", order_by_value=False)]
 
 

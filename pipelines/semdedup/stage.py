@@ -60,9 +60,11 @@ def expectations(params: SemDedupParams, outputs, metrics_):
 
 def report(outputs, context: ReportContext) -> list:
     """Kept fraction per cluster (cluster sizes are the cluster section's chart)."""
-    members = (outputs["kept"].select("cluster", F.lit(True).alias("is_kept"))
-               .unionByName(outputs["duplicates"].select("cluster", F.lit(False).alias("is_kept"))))
-    return [kept_fraction_bars(members, F.col("is_kept"), "SemDeDup: kept fraction per cluster")]
+    import polars as pl
+
+    members = pl.concat([outputs["kept"].select("cluster", pl.lit(True).alias("is_kept")),
+                         outputs["duplicates"].select("cluster", pl.lit(False).alias("is_kept"))], how="vertical_relaxed")
+    return [kept_fraction_bars(members, pl.col("is_kept"), "SemDeDup: kept fraction per cluster")]
 
 
 STAGE = Stage(

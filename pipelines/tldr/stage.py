@@ -72,7 +72,9 @@ def expectations(params: TldrParams, outputs, metrics_):
 
 def report(outputs, context: ReportContext) -> list:
     """Kept fraction per cluster (cluster sizes are the cluster section's chart)."""
-    return [kept_fraction_bars(outputs["selected"], F.col("selected"), "TL;DR: kept fraction per cluster")]
+    import polars as pl
+
+    return [kept_fraction_bars(outputs["selected"], pl.col("selected"), "TL;DR: kept fraction per cluster")]
 
 
 STAGE = Stage(

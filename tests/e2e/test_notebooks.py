@@ -146,7 +146,7 @@ def test_stage_notebook_runs_on_the_demo_data(spark, demo_lake, path):
     # the report summarises this real run from its declared columns (tests/e2e/test_report.py checks the numbers)
     from jobs import report
 
-    section = {s.stage: s for s in report.summarise(spark, demo_lake)}[entry.name]
+    section = {s.stage: s for s in report.summarise(demo_lake)}[entry.name]
     assert section.run["run_id"] == result.run_id
     assert bool(section.items) == (stage.report is not None), f"the report section of {entry.name}"
 

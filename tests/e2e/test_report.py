@@ -31,7 +31,7 @@ def demo(spark, demo_lake):
 
 @pytest.fixture(scope="module")
 def sections(spark, demo) -> dict:
-    return {s.stage: s for s in report.summarise(spark, demo)}
+    return {s.stage: s for s in report.summarise(demo)}
 
 
 def _written(spark, root: str, section, name: str) -> pd.DataFrame:
@@ -149,7 +149,7 @@ def test_units_are_rendered():
 
 
 def test_a_lakehouse_without_runs_says_so(spark, tmp_path):
-    sections = report.summarise(spark, str(tmp_path / "empty"))
+    sections = report.summarise(str(tmp_path / "empty"))
     assert [s.stage for s in sections] == [e.name for e in registry.STAGES]
     for s in sections:
         assert s.run is None and s.notes == [f"No successful run of {s.stage} in this lakehouse yet."]
@@ -170,13 +170,50 @@ def test_cli_writes_the_page_with_every_section_and_no_network(spark, demo, tmp_
     assert "https://" not in page
 
 
+def test_the_report_needs_no_jvm(demo, tmp_path):
+    """``lakesieve report`` reads the ledger and the outputs with delta-rs and polars: in a process that
+    cannot start Java (no java on PATH, JAVA_HOME pointing nowhere) it still writes every section, and
+    pyspark never creates a session."""
+    import os
+    import sys
+
+    out = tmp_path / "nojvm.html"
+    code = ("import sys; from jobs.cli import main; rc = main(['report', '--lakehouse', sys.argv[1], '--out', sys.argv[2]]);"
+            " from pyspark import SparkContext; assert SparkContext._active_spark_context is None; sys.exit(rc)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+    env.update(JAVA_HOME=str(tmp_path / "no-java"), PATH=str(Path(sys.executable).parent) + ":/usr/bin/none")
+    proc = subprocess.run([sys.executable, "-c", code, demo, str(out)], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    page = out.read_text()
+    for e in registry.STAGES:
+        assert f'id="section-{e.name}"' in page
+    assert "Containment graph" in page and "Example duplicates" in page and "Kept ratio per volume" in page
+
+
+def test_outputs_deleted_since_the_run_leave_a_note_not_a_failure(demo, tmp_path):
+    """A deleted output table and Delta data files missing behind their log: those sections say what cannot be
+    read, in one line; every other section is still built."""
+    copy = tmp_path / "lh"
+    shutil.copytree(demo, copy, ignore=shutil.ignore_patterns("_lakesieve_locks"))
+    shutil.rmtree(copy / "minhash" / "kept")
+    for data in (copy / "containment" / "plan").glob("*.parquet"):
+        data.unlink()
+    sections = {s.stage: s for s in report.summarise(str(copy))}
+    (minhash_note,) = sections["minhash"].notes
+    assert minhash_note.startswith("the latest run's outputs cannot be read here:") and "minhash/kept" in minhash_note
+    (containment_note,) = sections["containment"].notes
+    assert "No such file or directory" in containment_note and sections["containment"].items == []
+    assert _items(sections["cluster"], Bars) and _items(sections["ct-reduce"], Bars)
+
+
 def test_headless_chromium_screenshot_shows_the_plots(spark, demo, tmp_path):
     import numpy as np
     from PIL import Image, ImageStat
 
     browser = shutil.which("chromium")
     assert browser, "Chromium is missing: `make chromium` (make test does) installs the Debian package"
-    page = report.write_report(spark, demo, tmp_path / "index.html")
+    page = report.write_report(demo, tmp_path / "index.html")
     shot = tmp_path / "shot.png"
     proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                            "--no-first-run", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",

@@ -22,6 +22,29 @@ def test_unknown_stage_is_one_line_and_exit_2():
     assert len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("java_home", "path", "message"), [
+    ("/nonexistent/jdk", None, "JAVA_HOME=/nonexistent/jdk has no bin/java"),
+    (None, "/nonexistent/bin", "no Java runtime found (Spark needs Java 17)"),
+])
+def test_no_usable_java_is_one_line_and_exit_2_with_nothing_written(tmp_path, java_home, path, message):
+    import os
+    import sys
+    from pathlib import Path
+
+    env = {"JAVA_HOME": java_home} if java_home else {}
+    if path:  # no java on PATH and no JAVA_HOME (the interpreter's folder stays: its console scripts)
+        env["PATH"] = f"{Path(sys.executable).parent}:{path}"
+    saved = os.environ.pop("JAVA_HOME", None) if not java_home else None
+    try:
+        out = cli("run", "minhash", "--lakehouse", str(tmp_path / "lh"), env=env)
+    finally:
+        if saved is not None:
+            os.environ["JAVA_HOME"] = saved
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.strip().startswith(f"lakesieve: EnvironmentSetupError: {message}"), out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and not (tmp_path / "lh").exists()
+
+
 @pytest.mark.spark
 def test_runs_on_an_empty_lakehouse(tmp_path):
     out = cli("runs", "--lakehouse", str(tmp_path))
