@@ -35,6 +35,7 @@ from pipelines.core.errors import (
 )
 from pipelines.core.layout import data_docs_dir, default_lakehouse, path_in_lakehouse, quality_ref, recorded_output
 from pipelines.core.stage import Stage
+from pipelines.core.stepclock import StepClock
 from pipelines.core.tables import TableRef
 
 __all__ = ["QualityOptions", "RunSpec", "RunResult", "build_spec", "run_stage", "run", "check_outputs",
@@ -395,16 +396,19 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
     commits: dict[str, lakehouse.Commit] = {}
     try:
         fault_point("transform")
+        clock = StepClock()  # the run's own phases, beside the stage's steps: seconds.run.<phase>
         produced = stage.transform(frames, spec.params)
         # a NamedTuple of results (outputs plus what was decided, e.g. an epsilon) or a mapping of outputs
         outputs = produced._asdict() if hasattr(produced, "_asdict") else dict(produced)
         measured = outputs.pop(STAGE_METRICS, None) or {}  # what the stage measured of itself (step seconds)
+        clock.lap("run.transform")  # the eager steps; lazy ones are timed with the writes below
         check_outputs(stage, spec, outputs)
         for out in stage.outputs:
             fault_point(f"write:{out.name}")
             held.check()  # never commit after another host has recovered this run as dead
             commits[out.name] = lakehouse.write_commit(outputs[out.name], spec.outputs[out.name], run_id,
                                                        partition_by=out.partition_by)
+            clock.lap(f"run.write_{out.name}")  # the lazy part of the transformation runs here
         written = {name: c.version for name, c in commits.items()}
         fault_point("quality")
         spark.catalog.clearCache()
@@ -412,8 +416,11 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
         metrics = _row_counts(commits)
         if stage.metrics is not None:
             metrics.update(stage.metrics(spec.params, fresh))
+        clock.lap("run.metrics")
         metrics.update(measured)
         failures = _run_quality(spark, stage, spec, run_id, fresh, frames, metrics)
+        clock.lap("run.quality")
+        metrics.update(clock.metrics())
         record.quality = ("off" if stage.expectations is None or not spec.quality.enabled
                           else "passed" if not failures else f"failed ({len(failures)})")
         if failures and spec.quality.fail_on_error:

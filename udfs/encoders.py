@@ -40,9 +40,9 @@ from udfs.text import arrow_texts
 
 FAMILIES = ("open_clip", "sentence_transformers")
 MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
-_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
-# name -> JSON config shipped in udfs/model_configs/ (tiny architectures for tests and the demo)
-BUNDLED_OPEN_CLIP_CONFIGS = {"tiny-clip-32": _CONFIG_DIR / "tiny-clip-32.json"}
+# name -> JSON config shipped in udfs/model_configs/ (tiny architectures for tests and the demo), read as
+# package data: from the installed package, or from inside the code zip shipped to a cluster's executors
+BUNDLED_OPEN_CLIP_CONFIGS = {"tiny-clip-32": "tiny-clip-32.json"}
 
 
 @dataclass(frozen=True)
@@ -134,14 +134,20 @@ def _load(spec: EncoderSpec) -> LoadedEncoder:
 
 def _open_clip_config(model: str) -> dict | None:
     """The model config dict for a JSON path or bundled name; None for an open_clip built-in name."""
-    path = BUNDLED_OPEN_CLIP_CONFIGS.get(model)
-    if path is None and not model.endswith(".json"):
+    bundled = BUNDLED_OPEN_CLIP_CONFIGS.get(model)
+    if bundled is None and not model.endswith(".json"):
         return None
-    path = path or Path(model)
-    if not path.is_file():
+    if bundled is not None:
+        # importlib.resources, not a file path: on an executor the package is a zip (addPyFile, addArtifacts)
+        from importlib.resources import files
+
+        path, resource = f"udfs/model_configs/{bundled}", files("udfs") / "model_configs" / bundled
+    else:
+        path = resource = Path(model)
+    if not resource.is_file():
         raise ModelLoadError(f"open_clip model config '{path}' does not exist")
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
+        cfg = json.loads(resource.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"open_clip model config '{path}' is not valid JSON: {exc}") from exc
     cfg = cfg.get("model_cfg", cfg) if isinstance(cfg, dict) else cfg

@@ -182,6 +182,51 @@ def shingle_set(normalized: str, ngram_size: int, unit: str = "char") -> np.ndar
     return np.unique(np.concatenate(parts)).view(np.int64)
 
 
+def sorted_set_jaccard(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Exact Jaccard |a & b| / |a | b| of two sorted arrays of distinct values (:func:`shingle_set`'s
+    output), by one binary search per element of the smaller array: O(n log m), no hash set; ``None``
+    when both are empty."""
+    if len(a) > len(b):
+        a, b = b, a
+    if len(b) == 0:
+        return None
+    if len(a) == 0:
+        return 0.0
+    at = np.searchsorted(b, a)
+    inter = int(np.count_nonzero(b[np.minimum(at, len(b) - 1)] == a))
+    return inter / (len(a) + len(b) - inter)
+
+
+def _list_rows(column) -> list:
+    """The rows of an Arrow ``list<int64>`` column as numpy views (no copy), ``None`` for nulls."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    offsets = column.offsets.to_numpy()
+    values = column.values.to_numpy(zero_copy_only=False)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    return [values[offsets[i]:offsets[i + 1]] if valid[i] else None for i in range(len(column))]
+
+
+def jaccard_arrow_batches(batches: Iterable, *, left: str, right: str, out: str = "exact_jaccard") -> Iterator:
+    """``mapInArrow`` body: replaces the two shingle-set columns ``left`` and ``right`` (array<bigint>,
+    :func:`shingle_set`'s hashes: distinct, sorted as unsigned 64-bit values) by ``out``, their exact
+    Jaccard (:func:`sorted_set_jaccard`; null when either is)."""
+    import pyarrow as pa
+
+    for batch in batches:
+        # shingle_set sorts the hashes as uint64 and stores their bits as int64: compare them as uint64
+        a_rows = [None if r is None else r.view(np.uint64)
+                  for r in _list_rows(batch.column(batch.schema.get_field_index(left)))]
+        b_rows = [None if r is None else r.view(np.uint64)
+                  for r in _list_rows(batch.column(batch.schema.get_field_index(right)))]
+        scores = [None if a is None or b is None else sorted_set_jaccard(a, b) for a, b in zip(a_rows, b_rows)]
+        names = [f.name for f in batch.schema if f.name not in (left, right)]
+        cols = [batch.column(batch.schema.get_field_index(n)) for n in names]
+        yield pa.RecordBatch.from_arrays(cols + [pa.array(scores, pa.float64())], names=names + [out])
+
+
 # --------------------------------------------------------------------------- permutations
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """datasketch's ``affine32`` permutation parameters (``MinHash._init_permutations``)."""

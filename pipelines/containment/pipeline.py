@@ -8,7 +8,6 @@ row per table; rows stay in Spark (only per-edge and per-table counts come back 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -27,6 +26,7 @@ from pipelines.containment.rowhash import canonical_order, checksum_columns, for
 from pipelines.containment.sampling import sample_size
 from pipelines.containment.views import ViewCounts, interpreted
 from pipelines.core.contract import STAGE_METRICS
+from pipelines.core.stepclock import StepClock
 
 SNAPSHOT_KEY = "lake_snapshot"
 log = logging.getLogger("lakesieve.containment")
@@ -59,7 +59,7 @@ class Findings:
 
 def find_containments(snapshot: LakeSnapshot, params: ContainmentParams) -> Findings:
     """Steps 2-5 of R2D2: candidate edges, min-max pruning, content pruning, exact verification."""
-    clock = _Clock()
+    clock = StepClock()
     profiles = {p.table_id: p for p in snapshot.profiles}
     edges, gstats = graph.schema_candidates(snapshot.profiles)
     clock.lap("schema_graph")
@@ -78,19 +78,6 @@ def find_containments(snapshot: LakeSnapshot, params: ContainmentParams) -> Find
     clock.lap("verification")
     log.info("verification: %d verified", sum(e.reached == "verified" for e in edges))
     return Findings(edges, gstats, pruned, cstats, compared, k, clock.seconds)
-
-
-class _Clock:
-    """Wall seconds per step, in the order the steps ran."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._t = time.perf_counter()
-
-    def lap(self, step: str) -> None:
-        now = time.perf_counter()
-        self.seconds[step] = round(now - self._t, 3)
-        self._t = now
 
 
 def cost_model(params: ContainmentParams, table_costs: Mapping[str, Mapping[str, float]]) -> CostModel:
@@ -138,7 +125,7 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
     snapshot: LakeSnapshot = inputs[SNAPSHOT_KEY]
     spark = snapshot.spark
     found = find_containments(snapshot, params)
-    clock = _Clock()
+    clock = StepClock()
     profiles = {p.table_id: p for p in snapshot.profiles}
     parents, children = graph.neighbour_counts(found.edges)
     profile_df = spark.createDataFrame(profile_rows(snapshot.profiles, parents, children), PROFILE_DDL)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from pipelines.core.contract import Column
+from pipelines.core.contract import STAGE_METRICS, Column
 from pipelines.core.report_items import ReportContext, Table, excerpt, size_histogram, top_rows
 from pipelines.core.stage import InputSpec, Output, Stage
+from pipelines.core.stepclock import StepClock
 from pipelines.minhash.config import MinhashParams
 from pipelines.minhash.transform import transform
 
@@ -113,6 +114,14 @@ def example_pairs(dups, kept, documents) -> Table:
         units={"duplicate text": "text", "kept text": "text"})
 
 
+def timed_transform(inputs, params: MinhashParams) -> dict:
+    """:func:`transform` with its step seconds in the run's metrics (``seconds.signatures``,
+    ``seconds.shingle_sets`` with verification, ``seconds.candidates_and_clusters``)."""
+    clock = StepClock()
+    outputs = transform(inputs, params, clock)._asdict()
+    return {**outputs, STAGE_METRICS: clock.metrics()}
+
+
 STAGE = Stage(
     name="minhash",
     params_cls=MinhashParams,
@@ -149,7 +158,7 @@ STAGE = Stage(
             Column("representative_id", "id"), Column("scope", "string")),
             "(id, band, bucket, ...) of every document indexed so far, for incremental runs"),
     ),
-    transform=transform,
+    transform=timed_transform,
     expectations=expectations,
     metrics=metrics,
     report=report,

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.core.contract import NULL_ID, check_unique_ids
+from pipelines.core.stepclock import StepClock
 from pipelines.minhash import steps
 from pipelines.minhash.config import MinhashParams
 
@@ -45,10 +46,13 @@ def _local_then_global(rows: DataFrame, params: MinhashParams, sets: DataFrame |
                            local_round.evidence.unionByName(global_round.evidence))
 
 
-def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> MinhashOutputs:
+def transform(inputs: Mapping[str, DataFrame], params: MinhashParams, clock: StepClock | None = None) -> MinhashOutputs:
     """Run the stage's steps on ``inputs["documents"]`` (and ``inputs["previous_index"]`` when given:
     incremental mode; see the module docstring); raises before any output is computed when ids repeat,
-    the source column is mistyped or the previous index does not fit."""
+    the source column is mistyped or the previous index does not fit. ``clock`` records the seconds of
+    the steps that run here (signatures, shingle sets, candidates and clusters); what follows runs as the
+    outputs are written."""
+    clock = clock or StepClock()
     documents, previous_index = inputs["documents"], inputs.get("previous_index")
     every = steps.standard_documents(documents)
     # a null id cannot be kept, matched or indexed: it is set aside with its reason, never lost
@@ -58,7 +62,9 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> Minhash
     if previous_index is not None:
         steps.check_previous_index(previous_index, documents, params)
 
+    clock.lap("checks")
     signed = steps.compute_signatures(docs, params).localCheckpoint(eager=True)
+    clock.lap("signatures")
     rejected = signed.where(F.col("reason").isNotNull()).select("id", "source", "reason") \
         .unionByName(null_ids.select("id", "source", "reason"))
     new_rows = steps.band_rows(signed.where(F.col("reason").isNull()), params).withColumn("is_new", F.lit(True))
@@ -76,6 +82,7 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> Minhash
         shared = rows.groupBy("band", "bucket").agg(F.count("*").alias("_n")).where(F.col("_n") > 1)
         wanted = rows.join(shared, ["band", "bucket"], "left_semi").select("id").distinct()
         sets = steps.shingle_sets(docs.join(wanted, "id", "left_semi"), params).localCheckpoint(eager=True)
+        clock.lap("shingle_sets")
 
     if params.scope == "local-then-global":
         assigned, evidence = _local_then_global(rows, params, sets)
@@ -83,6 +90,7 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams) -> Minhash
         one_round = steps.cluster(rows, membership, params.scope == "local", params, sets, params.scope)
         assigned, evidence = one_round.assigned.withColumn("scope", F.lit(params.scope)), one_round.evidence
     assigned = assigned.localCheckpoint(eager=True)
+    clock.lap("candidates_and_clusters")
     if params.fail_on_large_component:
         steps.check_component_sizes(assigned, params)
 

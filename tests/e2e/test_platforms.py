@@ -107,8 +107,8 @@ def _engines(table_path: str) -> set[str]:
 
 
 @pytest.mark.parametrize(("stage", "mode"), list(_cases()))
-def test_stage_on_a_cluster_through_connect_and_on_spark40_equals_local(spark, demo_lake, request, tmp_path_factory,
-                                                                      mode, stage):
+def test_stage_equals_local(spark, demo_lake, request, tmp_path_factory, mode, stage):
+    """``stage`` run in ``mode`` (cluster, connect, spark40) writes the tables its local[*] Spark 4.1 run writes."""
     entry = registry.entry(stage)
     target = request.getfixturevalue("spark40" if mode == "spark40" else "cluster")
     prepare(spark, demo_lake, entry, including_itself=True)  # the local[*] run (a no-op when it already ran)

@@ -137,6 +137,10 @@ def test_index_has_a_row_per_document_and_band_and_metrics_check_the_suite(verif
     assert t["index"].count() == 32 * len(design.hashed)
     assert result.metrics["representatives_not_kept"] == 0
     assert result.metrics["num_bands"] == 32 and result.metrics["rows_per_band"] == 4
+    # the stage's own step seconds (verification's shingle sets among them), for the CLI summary and the bench
+    steps = {k for k in result.metrics if k.startswith("seconds.")}
+    assert {"seconds.signatures", "seconds.shingle_sets", "seconds.candidates_and_clusters"} <= steps
+    assert all(result.metrics[k] >= 0 for k in steps)
     sizes = {}
     for rep in design.global_result()[1].values():
         sizes[rep] = sizes.get(rep, 1) + 1

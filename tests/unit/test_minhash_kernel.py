@@ -123,3 +123,24 @@ def test_prepare_filters_null_empty_and_short_texts_with_their_reason():
     text = "Word, " * 40                                        # 160 content characters
     assert K.prepare(text, 160) == ("word " * 39 + "word", None)
     assert K.prepare("Cafe\u0301 " * 60, 200)[0].startswith("caf\u00e9 ")  # NFC first
+
+
+def test_sorted_set_jaccard_equals_python_sets_and_the_arrow_wrapper_keeps_the_other_columns():
+    import pyarrow as pa
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        a = np.unique(rng.integers(-50, 50, rng.integers(0, 40)))
+        b = np.unique(rng.integers(-50, 50, rng.integers(0, 40)))
+        want = None if not len(a) and not len(b) else len(set(a) & set(b)) / len(set(a) | set(b))
+        assert K.sorted_set_jaccard(a, b) == want
+    text_a, text_b = "the quick brown fox jumps over the lazy dog " * 3, "the quick brown fox jumps over a lazy cat " * 3
+    sa, sb = K.shingle_set(text_a, 13), K.shingle_set(text_b, 13)
+    exact = len(set(sa.tolist()) & set(sb.tolist())) / len(set(sa.tolist()) | set(sb.tolist()))
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([1, 2, 3]), pa.array([sa, sa, None], pa.list_(pa.int64())),
+         pa.array([sb, sa, sb], pa.list_(pa.int64()))], names=["src", "_a", "_b"])
+    (out,) = K.jaccard_arrow_batches([batch], left="_a", right="_b")
+    assert out.schema.names == ["src", "exact_jaccard"]
+    assert out.column(0).to_pylist() == [1, 2, 3]
+    assert out.column(1).to_pylist() == [pytest.approx(exact), 1.0, None] and 0.3 < exact < 0.9

@@ -26,6 +26,22 @@ def test_the_session_zip_holds_the_packages_and_is_named_by_its_content():
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 
+def test_package_data_loads_from_inside_the_shipped_zip():
+    """An executor imports lakesieve from the zip: the bundled open_clip config (package data) must load from
+    inside it, not from a file path (found by the embed stage on the two-worker cluster)."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    code = ("import sys; sys.path[:0] = sys.argv[1:]; import udfs.encoders as e; assert '.zip' in e.__file__, e.__file__;"
+            " print(e._open_clip_config('tiny-clip-32')['embed_dim'])")
+    # -S: no .pth files, so the editable install's finder is not there and only the zip can provide udfs
+    proc = subprocess.run([sys.executable, "-S", "-c", code, str(pyfiles.session_zip()),
+                           sysconfig.get_paths()["purelib"]], capture_output=True, text=True, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.strip()) > 0
+
+
 def test_a_lakesieve_error_raised_in_a_python_worker_comes_back_as_itself():
     spark_text = ("An exception was thrown from the Python worker. Please see the stack trace below.\n"
                   "Traceback (most recent call last):\n  File \"udfs/causal_lm.py\", line 41\n"
