@@ -94,13 +94,16 @@ def shingle_sets(docs: DataFrame, params: MinhashParams) -> DataFrame:
 
 
 def exact_jaccard(pairs: DataFrame, sets: DataFrame, left: str, right: str) -> DataFrame:
-    """Adds ``exact_jaccard`` of the shingle sets of ``left`` and ``right`` (null when either is absent)."""
+    """Adds ``exact_jaccard`` of the shingle sets of ``left`` and ``right`` (null when either is absent),
+    by the numpy kernel ``udfs.minhash.jaccard_arrow_batches`` on the sorted arrays (one binary search per
+    shingle of the smaller set; profiled: Spark's ``array_intersect``/``array_union`` build two hash sets
+    per pair, the kernel none)."""
     a = sets.select(F.col("id").alias(left), F.col("shingles").alias("_a"))
     b = sets.select(F.col("id").alias(right), F.col("shingles").alias("_b"))
     joined = pairs.join(a, left, "left").join(b, right, "left")
-    value = (F.size(F.array_intersect("_a", "_b")).cast("double") / F.size(F.array_union("_a", "_b")))
-    return joined.withColumn("exact_jaccard", F.when(F.col("_a").isNotNull() & F.col("_b").isNotNull(), value)) \
-        .drop("_a", "_b")
+    schema = T.StructType([f for f in joined.schema.fields if f.name not in ("_a", "_b")]
+                          + [T.StructField("exact_jaccard", T.DoubleType())])
+    return joined.mapInArrow(partial(kernels.jaccard_arrow_batches, left="_a", right="_b"), schema)
 
 
 # --------------------------------------------------------------------------- candidates and clusters
@@ -199,6 +202,19 @@ def matched_neighbours(dups: DataFrame, evidence: DataFrame) -> DataFrame:
     chosen = (both.withColumn("_r", best).where(F.col("_r") == 1)
               .select("id", "scope", "matched_id", F.col("exact_jaccard").alias("matched_exact_jaccard")))
     return dups.join(chosen, ["id", "scope"], "left")
+
+
+def jaccard_to_representative(dups: DataFrame, sets: DataFrame) -> DataFrame:
+    """Adds ``exact_jaccard`` of each duplicate to its representative. Where the representative is the
+    matched neighbour (a star's centre: the common case), that pair's Jaccard is already on the verified
+    edge (``matched_exact_jaccard``); only the other pairs (chains) read the shingle sets again, and only
+    those sets are joined (a broadcast list of their ids, not a shuffle of every set)."""
+    dups = dups.localCheckpoint(eager=True)  # read twice below; small (one row per duplicate)
+    same = F.col("matched_id").eqNullSafe(F.col("representative_id"))
+    chains = dups.where(~same)
+    needed = chains.select("id").unionByName(chains.select(F.col("representative_id").alias("id"))).distinct()
+    scored = exact_jaccard(chains, sets.join(F.broadcast(needed), "id", "left_semi"), "id", "representative_id")
+    return dups.where(same).withColumn("exact_jaccard", F.col("matched_exact_jaccard")).unionByName(scored)
 
 
 def check_component_sizes(assigned: DataFrame, params: MinhashParams) -> None:

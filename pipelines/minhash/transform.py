@@ -103,7 +103,7 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams, clock: Ste
     dup_pairs = steps.estimated_jaccard(dup_pairs, rows, params)
     dup_pairs = steps.estimated_jaccard(dup_pairs, rows, params, "matched_id", "matched_estimated_jaccard")
     if sets is not None:
-        dup_pairs = steps.exact_jaccard(dup_pairs, sets, "id", "representative_id")
+        dup_pairs = steps.jaccard_to_representative(dup_pairs, sets)
     else:
         dup_pairs = dup_pairs.withColumn("exact_jaccard", F.lit(None).cast("double"))
     duplicates = dup_pairs.select("id", "source", "representative_id", "representative_source", "cluster_id",
