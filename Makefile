@@ -5,7 +5,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 JARS    := .jars
 # uv hardlinks from its cache when both are on one filesystem (its default): the ~7 GB of torch + CUDA
-# wheels then take no second copy of disk space.
+# wheels then take no second copy of disk space. --compile-bytecode writes the .pyc files at install time:
+# uv does not by default, and where PYTHONDONTWRITEBYTECODE is set (these machines) every process, each
+# Spark Python worker included, would otherwise compile pandas, pyspark and Great Expectations from source
+# (measured: importing great_expectations 20.2 s -> 5.8 s, pandas + pyspark + pyarrow + polars 4.0 -> 1.3 s).
 
 .PHONY: setup demo lint test test-fast test-platforms test-reliability bench dist clean airflow-venv chromium spark40
 
@@ -14,7 +17,7 @@ setup: $(VENV)/.installed $(JARS)/.complete
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade uv
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install -q -e ".[all,dev]"
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install -q --compile-bytecode -e ".[all,dev]"
 	touch $@
 
 $(JARS)/.complete: infra/maven/pom.xml | $(VENV)/.installed
@@ -61,7 +64,7 @@ airflow-venv: $(AIRFLOW_VENV)/.installed
 
 $(AIRFLOW_VENV)/.installed: | $(VENV)/.installed
 	test -x $(AIRFLOW_VENV)/bin/python || $(BIN)/uv venv -q $(AIRFLOW_VENV) --python 3.11
-	VIRTUAL_ENV=$(CURDIR)/$(AIRFLOW_VENV) $(BIN)/uv pip install -q "apache-airflow==3.*" \
+	VIRTUAL_ENV=$(CURDIR)/$(AIRFLOW_VENV) $(BIN)/uv pip install -q --compile-bytecode "apache-airflow==3.*" \
 		apache-airflow-providers-apache-spark apache-airflow-providers-databricks
 	touch $@
 
@@ -73,7 +76,7 @@ spark40: $(SPARK40_VENV)/.installed .jars-spark40/.complete
 
 $(SPARK40_VENV)/.installed: pyproject.toml | $(VENV)/.installed
 	test -x $(SPARK40_VENV)/bin/python || $(BIN)/uv venv -q $(SPARK40_VENV) --python 3.11
-	VIRTUAL_ENV=$(CURDIR)/$(SPARK40_VENV) $(BIN)/uv pip install -q -e ".[vision,imaging]" "pyspark[connect]>=4.0,<4.1"
+	VIRTUAL_ENV=$(CURDIR)/$(SPARK40_VENV) $(BIN)/uv pip install -q --compile-bytecode -e ".[vision,imaging]" "pyspark[connect]>=4.0,<4.1"
 	touch $@
 
 .jars-spark40/.complete: infra/maven/spark40/pom.xml | $(SPARK40_VENV)/.installed
