@@ -73,8 +73,7 @@ def _sorted_head(df, by: Sequence[str], descending: Sequence[bool] | bool, n: in
     """The first ``n`` rows of ``df`` sorted by ``by`` (Spark's orders: descending keys put nulls last,
     ascending keys first), as dicts of Python values."""
     desc = [descending] * len(by) if isinstance(descending, bool) else list(descending)
-    frame = df.sort(list(by), descending=desc, nulls_last=desc).head(n)
-    return frame.collect().rows(named=True) if hasattr(frame, "collect") else frame.rows(named=True)
+    return df.lazy().sort(list(by), descending=desc, nulls_last=desc).head(n).collect().rows(named=True)
 
 
 def per_key_bars(df, key: str, value, title: str, x_label: str, y_label: str, *, order_by_value: bool) -> Bars:
