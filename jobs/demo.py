@@ -47,24 +47,54 @@ def write_dataset(spark, root: str | Path, dataset: str, *, seed: int = DEMO_SEE
         return json.loads(marker.read_text())["tables"]
     if base.exists():
         shutil.rmtree(base)  # demo data only: generated, never user data
-    written = []
-    for table in demo_data.generate(dataset, seed=seed):
-        path = base / table.name
-        frame = _one_chunk_strings(table.frame)
-        df = spark.createDataFrame(frame, schema=table.schema) if table.schema else spark.createDataFrame(frame)
-        if table.format == "delta":
-            lakehouse.write_table(df, TableRef(path=str(path)), f"demo-{dataset}-seed{seed}", partition_by=table.partition_by)
-        elif table.format == "parquet":
-            df.write.mode("overwrite").partitionBy(*table.partition_by).parquet(lakehouse.spark_path(str(path)))
-        elif table.format == "csv":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            table.frame.to_csv(path.with_suffix(".csv") if not str(path).endswith(".csv") else path, index=False)
-            path = path if str(path).endswith(".csv") else path.with_suffix(".csv")
-        else:
-            raise ValueError(f"demo table {table.name}: unknown format {table.format}")
-        written.append(str(path))
+    tables = list(demo_data.generate(dataset, seed=seed))
+    written = [_write_table(spark, base, dataset, seed, table) for table in tables]
     marker.write_text(json.dumps({"seed": seed, "tables": written}, indent=1))
     return written
+
+
+def _write_table(spark, base: Path, dataset: str, seed: int, table) -> str:
+    """Write one generated table in its format under ``base``; return its path."""
+    path = base / table.name
+    if table.format == "csv":
+        path = path if str(path).endswith(".csv") else path.with_suffix(".csv")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.frame.to_csv(path, index=False)
+        return str(path)
+    if table.format not in ("delta", "parquet"):
+        raise ValueError(f"demo table {table.name}: unknown format {table.format}")
+    frame = _one_chunk_strings(table.frame)
+    df = spark.createDataFrame(frame.head(0) if lakehouse.is_local(str(path)) else frame,
+                               schema=table.schema) if table.schema else spark.createDataFrame(frame)
+    if lakehouse.is_local(str(path)):
+        _write_arrow(frame, df.schema, path, table.format, f"demo-{dataset}-seed{seed}", table.partition_by)
+    elif table.format == "delta":
+        lakehouse.write_table(df, TableRef(path=str(path)), f"demo-{dataset}-seed{seed}", partition_by=table.partition_by)
+    else:
+        df.write.mode("overwrite").partitionBy(*table.partition_by).parquet(lakehouse.spark_path(str(path)))
+    return str(path)
+
+
+def _write_arrow(frame, spark_schema, path: Path, fmt: str, tag: str, partition_by) -> None:
+    """Write a demo table on local disk without a Spark job: Arrow, with the Spark schema's types, through
+    delta-rs (Delta, the commit tagged ``tag``) or pyarrow (Parquet). A Spark write of a table of a few
+    hundred rows costs ~0.75 s of driver time (a job, Delta's commit and snapshot); this costs ~20 ms, so
+    the demo's 56-table lake is written in seconds instead of ~35 s (docs: ``make demo``'s time)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import CommitProperties, write_deltalake
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    data = pa.Table.from_pandas(frame, schema=to_arrow_schema(spark_schema), preserve_index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "delta":
+        write_deltalake(str(path), data, mode="overwrite", partition_by=list(partition_by) or None,
+                        commit_properties=CommitProperties(custom_metadata={"userMetadata": tag}))
+    elif partition_by:
+        pq.write_to_dataset(data, str(path), partition_cols=list(partition_by))
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        pq.write_table(data, str(path / "part-00000.parquet"))
 
 
 def write_all(spark, root: str | Path, *, regenerate: bool = False) -> dict[str, list[str]]:

@@ -49,7 +49,7 @@ def metrics(params: ContainmentParams, outputs) -> dict:
 
 
 def expectations(params: ContainmentParams, outputs, metrics_):
-    from pipelines.core.quality import gx_expectations
+    from pipelines.core.quality import gx_expectations, where_equal
 
     gxe = gx_expectations()
     deleted = outputs["plan"].where(F.col("action") == "delete").select("table_id")
@@ -59,15 +59,12 @@ def expectations(params: ContainmentParams, outputs, metrics_):
     return {
         "profile": [gxe.ExpectColumnValuesToBeUnique(column="table_id"),
                     gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["ok", "skipped"]),
-                    gxe.ExpectColumnValuesToNotBeNull(column="reason", row_condition='status=="skipped"',
-                                                      condition_parser="spark")],
+                    gxe.ExpectColumnValuesToNotBeNull(column="reason", row_condition=where_equal("status", "skipped"))],
         "edges": [gxe.ExpectColumnValuesToBeInSet(column="reached", value_set=["schema", "minmax", "content", "verified"]),
-                  gxe.ExpectColumnValuesToNotBeNull(column="relation", row_condition='reached=="verified"',
-                                                    condition_parser="spark")],
+                  gxe.ExpectColumnValuesToNotBeNull(column="relation", row_condition=where_equal("reached", "verified"))],
         "plan": [gxe.ExpectColumnValuesToBeUnique(column="table_id"),
                  gxe.ExpectColumnValuesToBeInSet(column="action", value_set=["keep", "delete"]),
-                 gxe.ExpectColumnValuesToNotBeNull(column="parent", row_condition='action=="delete"',
-                                                   condition_parser="spark")],
+                 gxe.ExpectColumnValuesToNotBeNull(column="parent", row_condition=where_equal("action", "delete"))],
         "recipes": [gxe.ExpectColumnValuesToBeUnique(column="table_id"),
                     gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=["projection", "filter", "row_keys"]),
                     gxe.ExpectColumnValuesToNotBeNull(column="checksum")],

@@ -330,6 +330,22 @@ def read_version(spark, ref: TableRef, version: int):
     return reader.load(spark_path(ref.path))
 
 
+def read_version_local(ref: TableRef, version: int, columns: Sequence[str] | None = None):
+    """A local Delta table as of ``version`` as a pandas DataFrame read by delta-rs (no Spark job), only
+    ``columns`` (all when None); None when the table is not on local disk or delta-rs cannot read it (a
+    table feature it lacks): the caller then reads it with Spark."""
+    path = local_path(ref)
+    if path is None:
+        return None
+    try:
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(path), version=int(version)).to_pandas(columns=list(columns) if columns else None)
+    except Exception as exc:  # noqa: BLE001 - any failure here only means "read it with Spark"
+        log.debug("delta-rs cannot read '%s' v%s (%s); reading with Spark", ref.label, version, cause_line(exc))
+        return None
+
+
 def canonical_location(ref: TableRef) -> str:
     """Where a table really is, as one string, for comparing and claiming outputs: a local path resolved to
     its absolute real path (a relative or an absolute spelling, or a path through a symlink, give the same

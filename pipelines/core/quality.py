@@ -74,6 +74,37 @@ def gx_expectations():
     return gxe
 
 
+def where_equal(column: str, value):
+    """A GX row condition ``column == value`` as a Condition object: the same check on GX's Spark and
+    pandas engines (a string condition is written in one engine's syntax)."""
+    from great_expectations.expectations.row_conditions import Column
+
+    return Column(column) == value
+
+
+def expectation_columns(expectations: Sequence[object]) -> list[str] | None:
+    """The columns ``expectations`` read (their ``column`` and the columns of their row conditions), in
+    order; None when one has a condition written as an engine's string (only that engine can run it)."""
+    names: list[str] = []
+
+    def condition_columns(cond) -> bool:
+        if cond is None:
+            return True
+        if isinstance(cond, str):
+            return not cond.strip()
+        if hasattr(cond, "conditions"):  # and / or
+            return all(condition_columns(c) for c in cond.conditions)
+        names.append(cond.column.name)
+        return True
+
+    for e in expectations:
+        if getattr(e, "column", None):
+            names.append(e.column)
+        if not condition_columns(getattr(e, "row_condition", None)):
+            return None
+    return list(dict.fromkeys(names))
+
+
 def _context(docs_dir: Path | None):
     """An ephemeral GX context; with ``docs_dir``, its suites and validation results on disk beside the
     Data Docs site (so the site accumulates across runs) and the site itself."""
@@ -145,10 +176,22 @@ def run_pages(docs_dir: Path, run_name: str, suites: Sequence[str]) -> list[Path
     return pages
 
 
+def engine_of(df) -> str:
+    """``pandas`` for a pandas DataFrame, ``spark`` for a Spark one (classic or Connect)."""
+    return "pandas" if type(df).__module__.startswith("pandas") else "spark"
+
+
+def _plain(value):
+    """JSON for what GX observed: numpy scalars (the pandas engine's) as the numbers they are, so a
+    result reads the same from either engine; anything else as its text."""
+    return value.item() if hasattr(value, "item") and callable(value.item) else str(value)
+
+
 def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, stage: str,
                      docs_dir: str | Path | None, run_id: str | None = None) -> list[ExpectationResult]:
-    """Validate ``{table: (dataframe, [expectation, ...])}``; publish them to the Data Docs site in
-    ``docs_dir`` (module docstring) under the run name ``run_id``."""
+    """Validate ``{table: (dataframe, [expectation, ...])}``, each frame a Spark or a pandas DataFrame
+    (GX's engine for it); publish them to the Data Docs site in ``docs_dir`` (module docstring) under
+    the run name ``run_id``."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
@@ -158,13 +201,17 @@ def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, s
         return results
     docs = Path(docs_dir).absolute() if docs_dir is not None else None
     ctx = _context(docs)
-    source = ctx.data_sources.add_spark(f"lakesieve_{stage}")
+    sources: dict[str, object] = {}
     gx_run = RunIdentifier(run_name=run_id or f"{stage}-unnamed", run_time=datetime.now(timezone.utc))
     names = []
     for table, (df, expectations) in suites.items():
         if not expectations:
             continue
-        asset = source.add_dataframe_asset(table)
+        engine = engine_of(df)
+        if engine not in sources:  # GX's Spark or pandas engine, as the frame is (the runner's choice)
+            add = ctx.data_sources.add_pandas if engine == "pandas" else ctx.data_sources.add_spark
+            sources[engine] = add(f"lakesieve_{stage}" + ("_local" if engine == "pandas" else ""))
+        asset = sources[engine].add_dataframe_asset(table)
         batch_def = asset.add_batch_definition_whole_dataframe("whole")
         suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=f"{stage}.{table}", expectations=list(expectations)))
         names.append(suite.name)
@@ -176,8 +223,8 @@ def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, s
             if observed is None and "unexpected_count" in r.result:
                 observed = f"unexpected_count={r.result['unexpected_count']}"
             kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
-            results.append(ExpectationResult(table, cfg.type, json.dumps(kwargs, sort_keys=True, default=str),
-                                             bool(r.success), json.dumps(observed, default=str)))
+            results.append(ExpectationResult(table, cfg.type, json.dumps(kwargs, sort_keys=True, default=_plain),
+                                             bool(r.success), json.dumps(observed, default=_plain)))
     if docs is not None and names:
         mine = [k for k in ctx.validation_results_store.list_keys() if k.run_id.run_name == gx_run.run_name]
         ctx.build_data_docs(site_names=[SITE],

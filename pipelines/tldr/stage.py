@@ -48,7 +48,7 @@ def metrics(params: TldrParams, outputs):
 
 
 def expectations(params: TldrParams, outputs, metrics_):
-    from pipelines.core.quality import gx_expectations
+    from pipelines.core.quality import gx_expectations, where_equal
 
     gxe = gx_expectations()
     return {
@@ -58,10 +58,8 @@ def expectations(params: TldrParams, outputs, metrics_):
             gxe.ExpectColumnValuesToNotBeNull(column="selected"),
             gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=list(REASONS)),
             # a kept row has no reason, a dropped one has one
-            gxe.ExpectColumnValuesToBeNull(column="reason", row_condition="selected == true",
-                                           condition_parser="spark"),
-            gxe.ExpectColumnValuesToNotBeNull(column="reason", row_condition="selected == false",
-                                              condition_parser="spark"),
+            gxe.ExpectColumnValuesToBeNull(column="reason", row_condition=where_equal("selected", True)),
+            gxe.ExpectColumnValuesToNotBeNull(column="reason", row_condition=where_equal("selected", False)),
         ],
         # every cluster that reached sampling keeps exactly ceil(ratio * size): the clusters that do not,
         # recomputed from the written table, must be none

@@ -182,3 +182,48 @@ def test_contract_and_config_errors_name_the_problem(spark, toy_lake):
     write_table(spark.createDataFrame([(1, "x")], "id long, other string"), TableRef.parse("in/bad", toy_lake), "setup")
     with pytest.raises(SchemaContractError, match="no column 'value'.*in/bad|in/bad.*no column 'value'"):
         runner.run(spark, TOY, {"inputs": {"rows": "in/bad"}}, lakehouse_root=toy_lake)
+
+
+def _engine_check_expectations(params, outputs, metrics):
+    from pipelines.core.quality import where_equal
+
+    gxe = gx_expectations()
+    return {"kept": [gxe.ExpectColumnValuesToBeUnique(column="id"),
+                     gxe.ExpectColumnValuesToBeBetween(column="value", min_value=0, max_value=4),  # 5s and 6s fail
+                     gxe.ExpectColumnValuesToBeNull(column="value", row_condition=where_equal("id", 3)),  # 3 fails
+                     gxe.ExpectTableRowCountToEqual(value=50)]}
+
+
+def test_quality_in_the_driver_and_on_spark_gives_the_same_results(spark, toy_lake):
+    """A small local output is checked in the driver (delta-rs + GX's pandas engine), a large one (here:
+    ``quality.local_max_rows: 0``) on Spark: the same expectations give the same recorded results."""
+    from dataclasses import replace
+
+    stage = replace(TOY, expectations=_engine_check_expectations)
+    config = {"params": {"min_value": 0}, "quality": {"fail_on_error": False}}
+    driver = runner.run(spark, stage, config, lakehouse_root=toy_lake)
+    on_spark = runner.run(spark, stage, {**config, "quality": {"fail_on_error": False, "local_max_rows": 0}},
+                          lakehouse_root=toy_lake, force=True)  # the same outputs: quality options are not params
+    assert driver.metrics["quality.outputs_in_driver"] == 1 and on_spark.metrics["quality.outputs_in_driver"] == 0
+    quality = lakehouse.read_table(spark, runner.quality_ref(toy_lake))
+
+    def results(run):
+        return sorted((r["expectation"], r["kwargs"], r["success"], r["observed"])
+                      for r in quality.where(F.col("run_id") == run.run_id).collect())
+
+    expected = [  # designed: ids 0..49, value = id % 7
+        ("expect_column_values_to_be_between", '{"column": "value", "max_value": 4.0, "min_value": 0.0}', False,
+         '"unexpected_count=14"'),
+        ("expect_column_values_to_be_null", '{"column": "value", "row_condition": {"column": {"name": "id"}, '
+         '"operator": "==", "parameter": 3, "type": "comparison"}}', False, '"unexpected_count=1"'),
+        ("expect_column_values_to_be_unique", '{"column": "id"}', True, '"unexpected_count=0"'),
+        ("expect_table_row_count_to_equal", '{"value": 50}', True, "50"),
+    ]
+    assert results(driver) == expected
+    assert results(on_spark) == expected
+    assert sorted(driver.quality_failures) == sorted(on_spark.quality_failures) and len(driver.quality_failures) == 2
+
+
+def test_quality_local_max_rows_must_not_be_negative(toy_lake):
+    with pytest.raises(ConfigError, match=r"quality\.local_max_rows"):
+        runner.build_spec(TOY, {"quality": {"local_max_rows": -1}}, lakehouse_root=toy_lake)
