@@ -350,11 +350,14 @@ def run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
 
 def _run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     t0 = time.time()
+    clock = StepClock()  # the run's own phases, beside the stage's steps: seconds.run.<phase>
     check_lakehouse(spec.lakehouse)
     runs = ledger.stage_runs(spark, spec.lakehouse, stage.name)
     recover_unfinished(spark, stage, spec.lakehouse, runs)
+    clock.lap("run.ledger")
     frames, prints = load_inputs(spark, stage, spec)
     check_input_rows(stage, spec, frames)
+    clock.lap("run.inputs")
     # the config as given, plus where each output really is (the claim other runs compare against);
     # the hash is of the config alone, so a rerun from another working directory is still the same run
     # and where it is under the lakehouse root (read back wherever the lakehouse is mounted later)
@@ -390,7 +393,8 @@ def _run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
             record.status, record.ended_at, record.error = "failed", ledger.now(), exc.one_line()
             ledger.append(spark, spec.lakehouse, record)
             raise
-        return _run_held(spark, stage, spec, frames, record, previous, held, t0)
+        clock.lap("run.claim")  # the run's first ledger row, the concurrency check and the output locks
+        return _run_held(spark, stage, spec, frames, record, previous, held, t0, clock)
     finally:
         if locks is not None:
             locks.release()
@@ -398,13 +402,12 @@ def _run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
 
 
 def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.RunRecord,
-              previous: Mapping[str, int | None], held: lease.Lease, t0: float) -> RunResult:
+              previous: Mapping[str, int | None], held: lease.Lease, t0: float, clock: StepClock) -> RunResult:
     """The part of a run done under its lease: transform, commit, check, record."""
     run_id = record.run_id
     commits: dict[str, lakehouse.Commit] = {}
     try:
         fault_point("transform")
-        clock = StepClock()  # the run's own phases, beside the stage's steps: seconds.run.<phase>
         produced = stage.transform(frames, spec.params)
         # a NamedTuple of results (outputs plus what was decided, e.g. an epsilon) or a mapping of outputs
         outputs = produced._asdict() if hasattr(produced, "_asdict") else dict(produced)
