@@ -44,14 +44,16 @@ __all__ = ["QualityOptions", "RunSpec", "RunResult", "build_spec", "run_stage", 
 _TOP_KEYS = {"stage", "lakehouse", "inputs", "outputs", "params", "quality", "guards"}
 _QUALITY_KEYS = {"enabled", "fail_on_error", "data_docs", "local_max_rows"}
 _GUARD_KEYS = {"min_input_rows"}
+QUALITY_LOCAL_MAX_BYTES = 256 * 2**20  # an output's files, at most, for its suite to run in the driver
 
 
 @dataclass(frozen=True)
 class QualityOptions:
-    """``local_max_rows``: an output on local disk of at most this many rows is checked in the driver
-    (read by delta-rs, only the columns the expectations name, with GX's pandas engine: ~0.2 s a stage
-    instead of a Spark job per expectation, ~3 s); larger, remote or catalog tables, and the checks a
-    stage derives with Spark, run on Spark. 0: always Spark."""
+    """``local_max_rows``: an output on local disk of at most this many rows (and
+    :data:`QUALITY_LOCAL_MAX_BYTES` of files) is checked in the driver (read by delta-rs, only the
+    columns the expectations name, with GX's pandas engine: ~0.2 s a stage instead of a Spark job per
+    expectation, ~3 s); larger, remote or catalog tables, and the checks a stage derives with Spark, run
+    on Spark. 0: always Spark."""
 
     enabled: bool = True
     fail_on_error: bool = True
@@ -429,7 +431,7 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
             metrics.update(stage.metrics(spec.params, fresh))
         clock.lap("run.metrics")
         metrics.update(measured)
-        failures = _run_quality(spark, stage, spec, run_id, fresh, written, metrics)
+        failures = _run_quality(spark, stage, spec, run_id, fresh, commits, metrics)
         clock.lap("run.quality")
         metrics.update(clock.metrics())
         record.quality = ("off" if stage.expectations is None or not spec.quality.enabled
@@ -466,7 +468,7 @@ def _quality_schema():
 
 
 def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping[str, Any],
-                 written: Mapping[str, int], metrics: dict) -> list[str]:
+                 commits: Mapping[str, lakehouse.Commit], metrics: dict) -> list[str]:
     """Run the stage's expectations; return the failures. Adds ``quality.outputs_in_driver`` to
     ``metrics``: how many outputs were checked in the driver (:func:`_quality_frame`)."""
     if stage.expectations is None or not spec.quality.enabled:
@@ -476,7 +478,7 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
     suites_spec = stage.expectations(spec.params, fresh, metrics)
     # {output: [expectations]} runs on the written output; {check: (df, [expectations])} on a derived table
     suites = {name: (spec_[0], list(spec_[1])) if isinstance(spec_, tuple)
-              else (_quality_frame(spec, name, written[name], fresh[name], metrics, spec_), list(spec_))
+              else (_quality_frame(spec, name, commits[name], fresh[name], spec_), list(spec_))
               for name, spec_ in suites_spec.items()}
     metrics["quality.outputs_in_driver"] = sum(engine_of(df) == "pandas" for df, _ in suites.values())
     docs = data_docs_dir(spec.lakehouse) if spec.quality.data_docs else None
@@ -490,15 +492,18 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
     return [f"{r.table}: {r.expectation} {r.kwargs} observed {r.observed}" for r in results if not r.success]
 
 
-def _quality_frame(spec: RunSpec, name: str, version: int, df, metrics: Mapping[str, Any], expectations):
-    """What output ``name``'s expectations run on: the table read in the driver when it is local and
-    small (:class:`QualityOptions` ``local_max_rows``), else the Spark DataFrame ``df``."""
+def _quality_frame(spec: RunSpec, name: str, commit: lakehouse.Commit, df, expectations):
+    """What output ``name``'s expectations run on: the table as ``commit`` wrote it, read in the driver
+    when it is local and small (at most :class:`QualityOptions` ``local_max_rows`` rows and
+    :data:`QUALITY_LOCAL_MAX_BYTES` of files: an embeddings table of a million rows is not), else the
+    Spark DataFrame ``df``."""
     from pipelines.core.quality import expectation_columns
 
-    rows, named = metrics.get(f"rows.{name}"), expectation_columns(expectations)
-    if rows is None or rows > spec.quality.local_max_rows or named is None:
+    rows, size = (int(commit.metrics.get(k, -1)) for k in ("numOutputRows", "numOutputBytes"))
+    named = expectation_columns(expectations)
+    if not 0 <= rows <= spec.quality.local_max_rows or not 0 <= size <= QUALITY_LOCAL_MAX_BYTES or named is None:
         return df
-    local = lakehouse.read_version_local(spec.outputs[name], version, named or df.columns[:1])
+    local = lakehouse.read_version_local(spec.outputs[name], commit.version, named or df.columns[:1])
     return df if local is None else local
 
 

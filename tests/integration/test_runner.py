@@ -194,7 +194,7 @@ def _engine_check_expectations(params, outputs, metrics):
                      gxe.ExpectTableRowCountToEqual(value=50)]}
 
 
-def test_quality_in_the_driver_and_on_spark_gives_the_same_results(spark, toy_lake):
+def test_quality_in_the_driver_and_on_spark_gives_the_same_results(spark, toy_lake, monkeypatch):
     """A small local output is checked in the driver (delta-rs + GX's pandas engine), a large one (here:
     ``quality.local_max_rows: 0``) on Spark: the same expectations give the same recorded results."""
     from dataclasses import replace
@@ -222,6 +222,10 @@ def test_quality_in_the_driver_and_on_spark_gives_the_same_results(spark, toy_la
     assert results(driver) == expected
     assert results(on_spark) == expected
     assert sorted(driver.quality_failures) == sorted(on_spark.quality_failures) and len(driver.quality_failures) == 2
+    # an output whose files are larger than the driver's bound is checked on Spark whatever its row count
+    monkeypatch.setattr(runner, "QUALITY_LOCAL_MAX_BYTES", 10)
+    big = runner.run(spark, stage, config, lakehouse_root=toy_lake, force=True)
+    assert big.metrics["quality.outputs_in_driver"] == 0 and results(big) == expected
 
 
 def test_quality_local_max_rows_must_not_be_negative(toy_lake):
