@@ -64,10 +64,11 @@ def _write_table(spark, base: Path, dataset: str, seed: int, table) -> str:
     if table.format not in ("delta", "parquet"):
         raise ValueError(f"demo table {table.name}: unknown format {table.format}")
     frame = _one_chunk_strings(table.frame)
-    df = spark.createDataFrame(frame.head(0) if lakehouse.is_local(str(path)) else frame,
+    local = lakehouse.local_path(TableRef(path=str(path)))  # a plain path or file:, else None (a URI)
+    df = spark.createDataFrame(frame.head(0) if local is not None else frame,
                                schema=table.schema) if table.schema else spark.createDataFrame(frame)
-    if lakehouse.is_local(str(path)):
-        _write_arrow(frame, df.schema, path, table.format, f"demo-{dataset}-seed{seed}", table.partition_by)
+    if local is not None:
+        _write_arrow(frame, df.schema, local, table.format, f"demo-{dataset}-seed{seed}", table.partition_by)
     elif table.format == "delta":
         lakehouse.write_table(df, TableRef(path=str(path)), f"demo-{dataset}-seed{seed}", partition_by=table.partition_by)
     else:
