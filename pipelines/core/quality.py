@@ -94,8 +94,10 @@ def expectation_columns(expectations: Sequence[object]) -> list[str] | None:
             return not cond.strip()
         if hasattr(cond, "conditions"):  # and / or
             return all(condition_columns(c) for c in cond.conditions)
-        names.append(cond.column.name)
-        return True
+        if hasattr(cond, "column"):  # a comparison or a nullity test of one column
+            names.append(cond.column.name)
+            return True
+        return False  # a string condition (GX wraps it in a PassThroughCondition): that engine's syntax
 
     for e in expectations:
         if getattr(e, "column", None):
