@@ -26,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import real_lake  # noqa: E402
 
+KEEP = "<!-- kept by bench_containment_real.py: notes below this line -->"
 
-def run_size(spark, tables: int, seed: int, workdir: Path) -> dict:
+
+def run_size(spark, tables: int, seed: int, workdir: Path, engine: str = "auto") -> dict:
     import jobs.containment as job
     from pipelines.core import lakehouse
     from pipelines.core.tables import TableRef
@@ -39,8 +41,8 @@ def run_size(spark, tables: int, seed: int, workdir: Path) -> dict:
     t_brute = time.perf_counter() - t0
     house = workdir / f"house{tables}"
     t0 = time.perf_counter()
-    result = job.run(spark, {"inputs": {"lake": str(root)}, "quality": {"enabled": False}},
-                     lakehouse_root=str(house))
+    result = job.run(spark, {"inputs": {"lake": str(root)}, "quality": {"enabled": False},
+                             "params": {"engine": engine}}, lakehouse_root=str(house))
     t_stage = time.perf_counter() - t0
     edges = lakehouse.read_table(spark, TableRef(path=str(house / "containment" / "edges"))).toPandas()
     found = set(map(tuple, edges[edges.reached == "verified"][["parent", "child"]].values))
@@ -51,6 +53,7 @@ def run_size(spark, tables: int, seed: int, workdir: Path) -> dict:
             "precision": len(found & truth) / max(len(found), 1), "recall": len(found & truth) / max(len(truth), 1),
             "missed": sorted(truth - found)[:5], "wrong": sorted(found - truth)[:5],
             "t_stage": t_stage, "t_brute": t_brute,
+            "engine": "driver" if m.get("views.engine_driver") else "spark",
             "steps": {k.split(".", 1)[1]: v for k, v in m.items() if k.startswith("seconds.")}}
 
 
@@ -58,6 +61,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", default="375,750")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engine", default="auto", choices=["auto", "spark", "driver"],
+                        help="params.engine of the stage (where content pruning and verification count)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "containment_real.md"))
     args = parser.parse_args(argv)
     os.environ.setdefault("LAKESIEVE_PROGRESS", "false")
@@ -67,7 +72,7 @@ def main(argv=None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_containment_real_") as tmp:
         for n in [int(s) for s in args.tables.split(",")]:
-            r = run_size(spark, n, args.seed, Path(tmp))
+            r = run_size(spark, n, args.seed, Path(tmp), args.engine)
             results.append(r)
             print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}, flush=True)
             write_report(results, args)
@@ -76,14 +81,15 @@ def main(argv=None) -> int:
 
 def write_report(results: list[dict], args) -> None:
     lines = ["# containment on a lake of real data: the stage vs a single-process brute force", "",
-             f"Command: `.venv/bin/python bench/bench_containment_real.py --tables {args.tables} --seed {args.seed}` "
+             f"Command: `.venv/bin/python bench/bench_containment_real.py --tables {args.tables} --seed {args.seed} "
+             f"--engine {args.engine}` "
              f"(local Spark, {os.cpu_count()} cores; both in one process, one after the other).", "",
-             "| tables | all pairs | schema pairs | min-max pruned | content pruned | verified | truth | precision | "
+             "| tables | engine | all pairs | schema pairs | min-max pruned | content pruned | verified | truth | precision | "
              "recall | stage s | brute force s | brute/stage | stage steps (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         steps = ", ".join(f"{k} {v:.1f}" for k, v in r["steps"].items())
-        lines.append(f"| {r['tables']} | {r['pairs_all']} | {r['schema_pairs']} | {r['minmax']} | {r['content']} | "
+        lines.append(f"| {r['tables']} | {r['engine']} | {r['pairs_all']} | {r['schema_pairs']} | {r['minmax']} | {r['content']} | "
                      f"{r['verified']} | {r['truth']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['t_stage']:.1f} | "
                      f"{r['t_brute']:.1f} | {r['t_brute'] / r['t_stage']:.2f}x | {steps} |")
     last = results[-1]
@@ -99,8 +105,11 @@ def write_report(results: list[dict], args) -> None:
                      f"{last['pairs_all'] / first['pairs_all']:.1f}, schema pairs ×"
                      f"{last['schema_pairs'] / first['schema_pairs']:.1f}, stage time ×"
                      f"{last['t_stage'] / first['t_stage']:.2f}, brute force ×{last['t_brute'] / first['t_brute']:.2f}.")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    old = out.read_text() if out.exists() else ""
+    kept = old[old.index(KEEP):] if KEEP in old else KEEP + "\n"
+    out.write_text("\n".join(lines) + "\n\n" + kept)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def load(spark, refs, params: ContainmentParams):
                                             "latency_limit_s": row["latency_limit_s"]}
         prints["costs"] = lakehouse.input_fingerprint(spark, costs_ref)
     snapshot = LakeSnapshot(spark, str(Path(lake_ref.path)), profiles, tables, table_costs,
-                            seconds_profile=time.perf_counter() - t0)
+                            seconds_profile=time.perf_counter() - t0, arrow=tables)
     return {SNAPSHOT_KEY: snapshot}, prints
 
 

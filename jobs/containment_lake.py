@@ -225,6 +225,7 @@ class LakeTables(Mapping):
 
     def __init__(self, spark, sources: dict[str, tuple[str, str, Any, int | None]]):
         self._spark, self._sources, self._cache = spark, sources, {}
+        self.arrow_reads = {"pyarrow": 0, "spark": 0}  # how read_arrow read each table (run metrics)
 
     def __getitem__(self, key: str):
         if key not in self._cache:
@@ -238,6 +239,28 @@ class LakeTables(Mapping):
                 self._cache[key] = lakehouse.read_table(self._spark, ref, fmt, schema=schema,
                                                         version=version if fmt == "delta" else None)
         return self._cache[key]
+
+    def schema_of(self, key: str):
+        """``key``'s Spark schema as profiling found it (the schema its DataFrame is read with)."""
+        return self._sources[key][2]
+
+    def read_arrow(self, key: str, columns, expressions):
+        """``key``'s ``columns`` (Arrow types of their Spark types) and ``expressions`` (alias -> Spark SQL) as one
+        Arrow table, for the driver engine (:mod:`pipelines.containment.driver_views`). Local Parquet and Delta
+        files without Spark expressions are read with pyarrow (:func:`jobs.containment_arrow.read_local`); the
+        rest, or a local read that fails, is one Spark job (``toArrow``) over the same DataFrame the Spark engine
+        reads."""
+        from jobs.containment_arrow import read_local, spark_arrow
+
+        fmt, where, schema, version = self._sources[key]
+        if not expressions and fmt in ("delta_files", "parquet"):
+            files, base = version if fmt == "delta_files" else (None, where)
+            got = read_local(schema, list(columns), files, base)
+            if got is not None:
+                self.arrow_reads["pyarrow"] += 1
+                return got
+        self.arrow_reads["spark"] += 1
+        return spark_arrow(self[key], list(columns), dict(expressions))
 
     def __iter__(self):
         return iter(self._sources)

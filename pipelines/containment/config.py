@@ -45,6 +45,15 @@ class ContainmentParams:
     tables_per_job: int = param(
         200, doc="tables read together by one aggregation of the views content pruning and verification compare "
                  "(each table is scanned once for all its edges; this bounds the size of one Spark plan)", minimum=1)
+    engine: Literal["auto", "spark", "driver"] = param(
+        "auto", doc="where content pruning and verification count the views: 'driver' reads each table the live "
+                    "edges need once as Arrow into the driver process and counts with polars "
+                    "(pipelines/containment/driver_views.py; no Spark job per table); 'spark' aggregates them on the "
+                    "executors; 'auto': the driver when those tables hold at most driver_max_rows rows in all")
+    driver_max_rows: int = param(
+        2_000_000, doc="engine 'auto': the most rows (summed over the tables the live edges need) counted in the "
+                       "driver; the driver holds them in memory (about 100 bytes a row and column at most)",
+        minimum=0)
     ilp_max_tables: int = param(
         400, doc="solve the deletion plan exactly (ILP, PuLP's CBC; R2D2 §5) when at most this many tables "
                  "are deletion candidates, greedily above", minimum=0)

@@ -54,9 +54,7 @@ def prune(edges: Sequence[Edge], views: ViewCounts, row_counts: Mapping[str, int
     if not live:
         return stats
     bounds = [sample_threshold(sample_rows, int(row_counts.get(e.child, 0))) for e in live]
-    per_edge = views.edge_rows(live, bounds).groupBy("edge").agg(
-        F.count(F.lit(1)).alias("sampled"), F.sum(F.when(F.col("pn").isNull(), 1).otherwise(0)).alias("missing"))
-    got = {r["edge"]: (int(r["sampled"]), int(r["missing"])) for r in per_edge.collect()}  # one row per edge
+    got = views.sample_counts(live, bounds)
     probes = {parent_view(e) for e in live}
     stats.children_sampled = len({e.child for e in live})
     stats.projections_hashed = len(probes)

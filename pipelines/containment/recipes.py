@@ -224,5 +224,6 @@ def choose_recipes(chosen: Mapping[str, str], edges: Mapping[tuple[str, str], Ed
     return out
 
 
-def schema_json(df: DataFrame) -> str:
-    return json.dumps(json.loads(df.schema.json()), sort_keys=True)
+def schema_json(schema) -> str:
+    """A Spark schema (StructType) as canonical JSON text (the child's own column order)."""
+    return json.dumps(json.loads(schema.json()), sort_keys=True)

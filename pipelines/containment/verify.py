@@ -95,7 +95,7 @@ def _compare_batch(pairs: Sequence[tuple[DataFrame, DataFrame]]) -> list[PairCou
     return out
 
 
-def verify(edges: Sequence[Edge], views: ViewCounts, semantics: str) -> int:
+def verify(edges: Sequence[Edge], views: "ViewCounts | DriverViews", semantics: str) -> int:
     """Verify every live edge exactly; mark ``verified`` or prune it in place. Returns rows compared.
 
     From the views' exact row counts (:func:`pipelines.containment.views.count_views`, every table
@@ -104,21 +104,13 @@ def verify(edges: Sequence[Edge], views: ViewCounts, semantics: str) -> int:
     live = [e for e in edges if e.alive]
     if not live:
         return 0
-    pn = F.coalesce(F.col("pn"), F.lit(0))
-    per_edge = {r["edge"]: r for r in views.edge_rows(live).groupBy("edge").agg(
-        F.sum(F.greatest(F.col("n") - pn, F.lit(0))).alias("c_not_p"),
-        F.sum(F.when(F.col("pn").isNull(), 1).otherwise(0)).alias("dc_not_p"),
-        F.sum(F.least(F.col("n"), pn)).alias("matched"),
-        F.sum(F.when(F.col("pn").isNotNull(), 1).otherwise(0)).alias("dmatched"),
-        F.sum("n").alias("child_rows")).collect()}  # one row per edge
-    totals = views.totals()
+    per_edge = views.edge_counts(live)
     rows_compared = 0
     for i, e in enumerate(live):
         r = per_edge.get(i)
-        prows, pdistinct = totals.get(views.index[parent_view(e)], (0, 0))
+        prows, pdistinct = views.parent_totals(e)
         c = PairCounts(0, prows, 0, pdistinct, 0, prows) if r is None else PairCounts(
-            int(r["c_not_p"]), prows - int(r["matched"]), int(r["dc_not_p"]), pdistinct - int(r["dmatched"]),
-            int(r["child_rows"]), prows)
+            r.c_not_p, prows - r.matched, r.dc_not_p, pdistinct - r.dmatched, r.child_rows, prows)
         rows_compared += c.child_rows + c.parent_rows
         e.rows_child_not_in_parent = c.child_not_in_parent if semantics == "bag" else c.distinct_child_not_in_parent
         e.rows_parent_not_in_child = c.parent_not_in_child if semantics == "bag" else c.distinct_parent_not_in_child

@@ -27,6 +27,18 @@ from pipelines.containment.types import family, parses
 
 
 @dataclass(frozen=True)
+class EdgeCounts:
+    """One edge's child view against its parent view: rows of the child the parent lacks
+    (``c_not_p``, distinct ``dc_not_p``), rows matched (``min(n, pn)`` summed; distinct ``dmatched``)."""
+
+    c_not_p: int
+    dc_not_p: int
+    matched: int
+    dmatched: int
+    child_rows: int
+
+
+@dataclass(frozen=True)
 class View:
     """``table``'s ``columns`` (of types ``types``) read in ``compare_types``; ``parsed[i]``: the edge
     parses the parent's text in column i (both sides then carry the flag ``u<i>``)."""
@@ -170,6 +182,28 @@ class ViewCounts:
         child = child.select("edge", "pview", "row", "n")
         parent = c.select(F.col("view").alias("pview"), "row", F.col("n").alias("pn"))
         return child.join(parent, ["pview", "row"], "left").select("edge", "row", "n", "pn")
+
+    def sample_counts(self, edges: Sequence[Edge], bounds: Sequence[int | None]) -> dict[int, tuple[int, int]]:
+        """edge index -> (sampled child rows, of them absent from the parent): one join for every edge."""
+        per_edge = self.edge_rows(edges, bounds).groupBy("edge").agg(
+            F.count(F.lit(1)).alias("sampled"), F.sum(F.when(F.col("pn").isNull(), 1).otherwise(0)).alias("missing"))
+        return {r["edge"]: (int(r["sampled"]), int(r["missing"])) for r in per_edge.collect()}  # one row per edge
+
+    def edge_counts(self, edges: Sequence[Edge]) -> dict[int, EdgeCounts]:
+        """edge index -> the child view's rows against the parent view's (one join for every edge)."""
+        pn = F.coalesce(F.col("pn"), F.lit(0))
+        rows = self.edge_rows(edges).groupBy("edge").agg(
+            F.sum(F.greatest(F.col("n") - pn, F.lit(0))).alias("c_not_p"),
+            F.sum(F.when(F.col("pn").isNull(), 1).otherwise(0)).alias("dc_not_p"),
+            F.sum(F.least(F.col("n"), pn)).alias("matched"),
+            F.sum(F.when(F.col("pn").isNotNull(), 1).otherwise(0)).alias("dmatched"),
+            F.sum("n").alias("child_rows")).collect()  # one row per edge
+        return {r["edge"]: EdgeCounts(int(r["c_not_p"]), int(r["dc_not_p"]), int(r["matched"]), int(r["dmatched"]),
+                                      int(r["child_rows"])) for r in rows}
+
+    def parent_totals(self, e: Edge) -> tuple[int, int]:
+        """(rows, distinct rows) of ``e``'s parent view."""
+        return self.totals().get(self.index[parent_view(e)], (0, 0))
 
     def totals(self) -> dict[int, tuple[int, int]]:
         """view -> (rows, distinct rows)."""

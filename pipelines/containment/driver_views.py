@@ -1,0 +1,226 @@
+"""Views in the driver: content pruning and exact verification on Arrow data, for lakes of small tables.
+
+The same answers as :class:`~pipelines.containment.views.ViewCounts` (the Spark engine), computed in
+the driver process: each table a live edge needs is read **once** as Arrow (local Parquet and Delta
+files with pyarrow, anything else through one Spark ``toArrow`` job), every view of it is counted
+with polars, and each edge is answered by joining its child view's counts with its parent view's.
+
+Why: Spark pays ~0.1-0.2 s per table per pass (a scan, a union branch, a task) however small the
+table; on a lake of hundreds of tables of a few hundred rows that fixed cost is many times the work
+(bench/results/containment_real.md). Past ``params.driver_max_rows`` rows the Spark engine is used.
+
+Exactness: a view's row is compared by value in the edge's compare type
+(:func:`pipelines.containment.types.compare_type`) exactly as the Spark engine's JSON text compares it:
+
+* integers as 64-bit integers, decimals as their text at the compare type's scale, dates as days,
+  timestamps as microseconds, strings and booleans as themselves; nulls equal nulls;
+* floating point as the 64-bit pattern of the double it widens to, every NaN one value, so -0.0 and
+  0.0 differ (:func:`~pipelines.containment.rowhash.exact_float`: the text Spark compares is injective
+  on doubles, and so is the bit pattern);
+* conversions only Spark defines exactly (text parsed with ``try_cast``, a typed value rendered as
+  Spark's text) are computed by Spark, in the same job that reads that table.
+
+The content sample is a different deterministic sample from the Spark engine's (polars' row hash,
+not Spark's ``xxhash64``); which edges survive verification does not depend on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.containment.graph import Edge
+from pipelines.containment.types import family, parses
+from pipelines.containment.views import EdgeCounts, View, child_view, parent_view
+
+SAMPLE_SEED = 0x2D2D
+
+
+class ArrowSource(Protocol):
+    """Reads one table of the lake as Arrow: ``columns`` as stored (Arrow types of their Spark types) and
+    ``expressions`` (alias -> Spark SQL over the table) computed by Spark; None when it cannot."""
+
+    def read_arrow(self, table: str, columns: Sequence[str], expressions: Mapping[str, str]) -> pa.Table: ...
+
+
+def spark_conversion(own: str, target: str) -> str | None:
+    """The Spark SQL template (``{q}``: the quoted column) of a conversion only Spark defines exactly, or None
+    when Arrow's cast is exact: text parsed into a typed value, or a typed value rendered as text."""
+    if own.strip().lower() == target.strip().lower():
+        return None
+    if parses(own, target):
+        return "try_cast({q} AS " + target + ")"
+    if family(target) == "string" and family(own) != "string":
+        return "CAST({q} AS string)"
+    return None
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _alias(column: str, target: str) -> str:
+    return f"__lakesieve_{len(column)}_{column}__as__{target}"
+
+
+def _arrow_type(target: str) -> pa.DataType:
+    t = target.strip().lower()
+    fam = family(t)
+    if fam == "int":
+        return pa.int64()
+    if fam == "float":
+        return pa.float64()
+    if fam == "decimal":
+        p, s = (int(x) for x in t[t.index("(") + 1:-1].split(","))
+        return pa.decimal128(p, s)
+    if fam == "string":
+        return pa.large_string()
+    return {"boolean": pa.bool_(), "date": pa.date32(), "timestamp": pa.timestamp("us"),
+            "timestamp_ntz": pa.timestamp("us")}[t]
+
+
+def _key(values: pa.Array, target: str) -> pa.Array:
+    """``values`` (already of the compare type ``target``) as an exactly comparable Arrow array."""
+    fam = family(target)
+    if fam == "float":
+        doubles = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+        valid = np.asarray(values.is_valid())
+        doubles[np.isnan(doubles) & valid] = np.nan  # every NaN one pattern
+        bits = doubles.view(np.int64)
+        return pa.array(bits, type=pa.int64(), mask=~valid)
+    if fam == "decimal":
+        return pc.cast(values, pa.large_string())
+    if target.strip().lower() in ("timestamp", "timestamp_ntz"):
+        return pc.cast(pc.cast(values, pa.timestamp("us"), safe=False) if values.type != pa.timestamp("us")
+                       else values, pa.int64())
+    if target.strip().lower() == "date":
+        return pc.cast(values, pa.int32())
+    return values
+
+
+def _to_compare(values: pa.Array, target: str) -> pa.Array:
+    """A column read in its own type, cast to the compare type (a widening: exact; ints beyond 2^53 as
+    doubles round as Spark's cast does, and min-max pruning keeps such pairs out anyway)."""
+    want = _arrow_type(target)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_timestamp(values.type) and pa.types.is_timestamp(want):
+        return pc.cast(values.cast(pa.timestamp(values.type.unit)), pa.timestamp("us"), safe=False) \
+            if values.type.tz is not None else pc.cast(values, want, safe=False)
+    if values.type == want:
+        return values
+    return pc.cast(values, want, safe=family(target) != "float")
+
+
+@dataclass(frozen=True)
+class _Need:
+    """What one table must give for all its views: stored columns, and Spark conversions by alias."""
+
+    columns: tuple[str, ...]
+    expressions: tuple[tuple[str, str], ...]
+
+
+def needs(views: Sequence[View]) -> _Need:
+    cols: dict[str, None] = {}
+    exprs: dict[str, str] = {}
+    for v in views:
+        for c, own, target, parsed in zip(v.columns, v.types, v.compare_types, v.parsed):
+            template = spark_conversion(own, target)
+            if template is None or parsed:
+                cols[c] = None  # a parsed column's flag needs the stored text as well
+            if template is not None:
+                exprs[_alias(c, target)] = template.format(q=_quote(c))
+    return _Need(tuple(cols), tuple(sorted(exprs.items())))
+
+
+def view_frame(data: pa.Table, v: View):
+    """The view's rows as a polars frame of key columns ``c<i>`` (and ``u<i>`` flags for parsed text)."""
+    import polars as pl
+
+    out = {}
+    for i, (c, own, target, parsed) in enumerate(zip(v.columns, v.types, v.compare_types, v.parsed)):
+        if spark_conversion(own, target) is not None:
+            values = data.column(_alias(c, target)).combine_chunks()
+            values = values if values.type == _arrow_type(target) else pc.cast(values, _arrow_type(target))
+        else:
+            values = _to_compare(data.column(c), target)
+        out[f"c{i}"] = _key(values, target)
+        if parsed:
+            if parses(own, target):  # text that did not parse matches nothing (the Spark engine's flag)
+                stored = data.column(c).combine_chunks()
+                out[f"u{i}"] = pc.and_(stored.is_valid(), values.is_null())
+            else:
+                out[f"u{i}"] = pa.array(np.zeros(len(data), dtype=bool))
+    return pl.from_arrow(pa.table(out)) if out else pl.DataFrame()
+
+
+class DriverViews:
+    """Every view the live edges need, counted in the driver from one Arrow read per table; the same
+    answers as :class:`~pipelines.containment.views.ViewCounts` (``sample_counts``, ``edge_counts``,
+    ``parent_totals``)."""
+
+    def __init__(self, source: ArrowSource, edges: Sequence[Edge]):
+        import polars as pl
+
+        children = {e.child for e in edges}
+        views = sorted({v for e in edges for v in (child_view(e), parent_view(e))}, key=repr)
+        by_table: dict[str, list[View]] = {}
+        for v in views:
+            by_table.setdefault(v.table, []).append(v)
+        self.counts: dict[View, pl.DataFrame] = {}
+        self.data: dict[str, pa.Table] = {}  # the children's rows (every column), for their recipes' checksums
+        self.rows_read = 0
+        for table in sorted(by_table):
+            need = needs(by_table[table])
+            data = source.read_arrow(table, need.columns, dict(need.expressions))
+            self.rows_read += data.num_rows
+            for v in by_table[table]:
+                frame = view_frame(data, v)
+                self.counts[v] = frame.group_by(frame.columns).len("n").with_columns(pl.col("n").cast(pl.Int64))
+            if table in children:
+                self.data[table] = data
+
+    def _joined(self, e: Edge, bound: int | None = None):
+        import polars as pl
+
+        child = self.counts[child_view(e)]
+        if bound is not None:  # unsigned hash below q * 2^64, as content.sample_threshold defines the bound
+            keys = [c for c in child.columns if c != "n"]
+            h = child.select(keys).hash_rows(seed=SAMPLE_SEED)
+            child = child.filter(h < pl.lit(bound + 2 ** 63, dtype=pl.UInt64))
+        parent = self.counts[parent_view(e)].rename({"n": "pn"})
+        keys = [c for c in child.columns if c != "n"]
+        return child.join(parent, on=keys, how="left", nulls_equal=True)
+
+    def sample_counts(self, edges: Sequence[Edge], bounds: Sequence[int | None]) -> dict[int, tuple[int, int]]:
+        out = {}
+        for i, (e, bound) in enumerate(zip(edges, bounds)):
+            j = self._joined(e, bound)
+            out[i] = (j.height, int(j["pn"].null_count()))
+        return out
+
+    def edge_counts(self, edges: Sequence[Edge]) -> dict[int, EdgeCounts]:
+        import polars as pl
+
+        out = {}
+        for i, e in enumerate(edges):
+            j = self._joined(e)
+            if j.height == 0:
+                continue
+            pn = pl.col("pn").fill_null(0)
+            r = j.select(
+                (pl.col("n") - pn).clip(lower_bound=0).sum().alias("c_not_p"),
+                pl.col("pn").is_null().sum().alias("dc_not_p"),
+                pl.min_horizontal(pl.col("n"), pn).sum().alias("matched"),
+                pl.col("pn").is_not_null().sum().alias("dmatched"),
+                pl.col("n").sum().alias("child_rows")).row(0, named=True)
+            out[i] = EdgeCounts(int(r["c_not_p"]), int(r["dc_not_p"]), int(r["matched"]), int(r["dmatched"]),
+                                int(r["child_rows"]))
+        return out
+
+    def parent_totals(self, e: Edge) -> tuple[int, int]:
+        frame = self.counts[parent_view(e)]
+        return (int(frame["n"].sum()) if frame.height else 0, frame.height)

@@ -1,0 +1,191 @@
+"""The canonical row hash of :mod:`pipelines.containment.rowhash`, computed in the driver on Arrow data, bit for bit.
+
+Recipes store a checksum that ``lakesieve containment apply`` and ``restore`` recompute with Spark over a
+rebuilt table; the driver engine computes it for the deleted children it already holds as Arrow, so the
+hash must be Spark's own: ``xxhash64(lit(SEED), canonical(c1), isnull(c1), ...)`` with Spark's seed 42.
+Spark's ``XxHash64`` chains: each non-null input is hashed with the previous result as its seed (a null
+input leaves it unchanged); an int or boolean is ``hashInt``, a long ``hashLong`` (both below, vectorised
+with numpy), a string the XXH64 of its UTF-8 bytes (the ``xxhash`` package: the reference XXH64, which is
+what Spark's ``hashUnsafeBytes`` implements).
+
+The canonical text of floating-point and decimal values (Java's ``Double.toString``, Spark's decimal text)
+is Spark's definition: those values are converted by Spark, each distinct value once, in one job
+(:func:`canonical_texts`); everything else is converted here exactly as :func:`rowhash.canonical_value`
+defines it (integers and booleans as longs, dates as days, timestamps as microseconds, strings as UTF-8).
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.containment.rowhash import SEED
+from pipelines.containment.types import family
+
+SPARK_SEED = 42  # functions.xxhash64's seed
+_P1 = np.uint64(0x9E3779B185EBCA87)
+_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_P3 = np.uint64(0x165667B19E3779F9)
+_P4 = np.uint64(0x85EBCA77C2B2AE63)
+_P5 = np.uint64(0x27D4EB2F165667C5)
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def _rotl(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
+
+
+def _fmix(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(33))
+    h = h * _P2
+    h = h ^ (h >> np.uint64(29))
+    h = h * _P3
+    return h ^ (h >> np.uint64(32))
+
+
+def hash_int(values: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Spark's ``XXH64.hashInt`` of 32-bit ``values`` with per-row ``seeds`` (uint64 arrays)."""
+    h = seeds + _P5 + np.uint64(4)
+    h = h ^ ((values.astype(np.uint64) & _MASK32) * _P1)
+    h = _rotl(h, 23) * _P2 + _P3
+    return _fmix(h)
+
+
+def hash_long(values: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Spark's ``XXH64.hashLong`` of 64-bit ``values`` with per-row ``seeds`` (uint64 arrays)."""
+    h = seeds + _P5 + np.uint64(8)
+    h = h ^ (_rotl(values.astype(np.int64).view(np.uint64) * _P2, 31) * _P1)
+    h = _rotl(h, 27) * _P1 + _P4
+    return _fmix(h)
+
+
+def hash_texts(texts: Sequence[str | None], seeds: np.ndarray) -> np.ndarray:
+    """XXH64 of each text's UTF-8 bytes with its row's seed; a None leaves the seed (Spark skips nulls)."""
+    import xxhash
+
+    out = seeds.copy()
+    digest = xxhash.xxh64_intdigest
+    for i, text in enumerate(texts):
+        if text is not None:
+            out[i] = digest(text.encode("utf-8"), int(seeds[i]))
+    return out
+
+
+def needs_spark_text(type_name: str) -> bool:
+    """Floating point and decimals: their canonical text is Spark's (Java's) rendering."""
+    return family(type_name) in ("float", "decimal")
+
+
+def _double_bits(values: pa.Array) -> np.ndarray:
+    d = values.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+    d[np.isnan(d)] = np.nan
+    return d.view(np.int64)
+
+
+def text_key(values: pa.Array, type_name: str) -> list:
+    """Per row, the key under which :func:`canonical_texts` returns the value's text (None for nulls)."""
+    valid = np.asarray(values.is_valid())
+    if family(type_name) == "float":
+        keys = _double_bits(values).tolist()
+    else:
+        keys = [None if v is None else str(v) for v in values.cast(pa.string()).to_pylist()]
+    return [k if ok else None for k, ok in zip(keys, valid)]
+
+
+def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, dict]:
+    """For each Spark type name (float family or decimal) and its values, the canonical text of each distinct
+    value as :func:`rowhash.canonical_value` gives it, computed by Spark in one job: ``{type: {text_key: text}}``
+    (keys as :func:`text_key` gives them: a double's bit pattern, a decimal's text)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from pipelines.containment.rowhash import canonical_value
+
+    names = sorted(values)
+    parts = []
+    for i, type_name in enumerate(names):
+        arr = pc.drop_null(values[type_name])
+        if family(type_name) == "float":
+            bits = np.unique(_double_bits(arr))
+            keys, vals, spark_type = pa.array(bits, pa.int64()), pa.array(bits.view(np.float64)), T.DoubleType()
+            key_type = T.LongType()
+        else:
+            vals = pc.unique(arr)
+            keys, spark_type, key_type = vals.cast(pa.string()), T._parse_datatype_string(type_name), T.StringType()
+        schema = T.StructType([T.StructField("k", key_type), T.StructField("v", spark_type)])
+        frame = spark.createDataFrame(pa.table({"k": keys, "v": vals}), schema)
+        parts.append(frame.select(F.lit(i).alias("part"), F.col("k").cast("string").alias("key"),
+                                  canonical_value(F.col("v"), spark_type).alias("text")))
+    out: dict[str, dict] = {t: {} for t in names}
+    if not parts:
+        return out
+    union = parts[0]
+    for p in parts[1:]:
+        union = union.unionByName(p)
+    got = union.toArrow()
+    for part, key, text in zip(got.column("part").to_pylist(), got.column("key").to_pylist(),
+                               got.column("text").to_pylist()):
+        type_name = names[part]
+        out[type_name][int(key) if family(type_name) == "float" else key] = text
+    return out
+
+
+def row_hashes(table: pa.Table, columns: Sequence[str], types: Sequence[str],
+               texts: Callable[[str, pa.Array], list]) -> np.ndarray:
+    """Spark's ``rowhash.hash_rows`` of ``table``'s ``columns`` (given in canonical order, of Spark ``types``),
+    as signed 64-bit integers; ``texts(type, values)`` gives the canonical text of float and decimal values."""
+    n = table.num_rows
+    h = hash_int(np.full(n, SEED, dtype=np.int64), np.full(n, SPARK_SEED, dtype=np.uint64))
+    for name, type_name in zip(columns, types):
+        values = table.column(name).combine_chunks()
+        valid = np.asarray(values.is_valid())
+        fam, t = family(type_name), type_name.strip().lower()
+        if needs_spark_text(type_name):
+            h = hash_texts(texts(type_name, values), h)
+        elif fam == "string":
+            h = hash_texts(values.cast(pa.large_string()).to_pylist(), h)
+        else:
+            if t in ("timestamp", "timestamp_ntz"):
+                ints = values.cast(pa.timestamp("us"), safe=False).cast(pa.int64())
+            elif t == "date":
+                ints = values.cast(pa.int32()).cast(pa.int64())
+            else:  # integers and booleans as longs
+                ints = values.cast(pa.int64())
+            v = ints.fill_null(0).to_numpy(zero_copy_only=False)
+            h = np.where(valid, hash_long(v, h), h)
+        h = hash_int((~valid).astype(np.int64), h)  # isNull: a boolean, hashInt(1 or 0)
+    return h.view(np.int64)
+
+
+def checksums(spark, data: Mapping[str, pa.Table], columns: Mapping[str, Sequence[str]],
+              types: Mapping[str, Mapping[str, str]], keyed: Sequence[str] = ()) -> tuple[dict, dict]:
+    """For each table of ``data``: (rows, checksum text) over its ``columns`` (canonical order), as
+    :func:`rowhash.checksum_columns` computes them in Spark; for the tables in ``keyed``, their row keys
+    (distinct row hash, count), ascending, as the Spark recipes frame sorts them. One Spark job in all
+    (the canonical text of the float and decimal values)."""
+    from pipelines.containment.rowhash import format_checksum
+
+    wanted: dict[str, list[pa.Array]] = {}
+    for t, cols in columns.items():
+        for c in cols:
+            if needs_spark_text(types[t][c]):
+                wanted.setdefault(types[t][c], []).append(data[t].column(c).combine_chunks())
+    maps = canonical_texts(spark, {ty: pa.concat_arrays(arrs) for ty, arrs in wanted.items()}) if wanted else {}
+
+    def texts(type_name: str, values: pa.Array) -> list:
+        known = maps[type_name]
+        return [None if k is None else known[k] for k in text_key(values, type_name)]
+
+    sums, keys = {}, {}
+    for t, cols in columns.items():
+        h = row_hashes(data[t], cols, [types[t][c] for c in cols], texts)
+        u = h.view(np.uint64)
+        high = int((u >> np.uint64(32)).sum(dtype=np.uint64))
+        low = int((u & _MASK32).sum(dtype=np.uint64))
+        sums[t] = (len(h), format_checksum(len(h), high, low))
+        if t in keyed:
+            values, counts = np.unique(h, return_counts=True)
+            keys[t] = [(int(v), int(n)) for v, n in zip(values, counts)]
+    return sums, keys
