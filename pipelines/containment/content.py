@@ -16,10 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from pyspark.sql import functions as F
-
 from pipelines.containment.graph import Edge
-from pipelines.containment.views import ViewCounts, parent_view
+from pipelines.containment.views import CountedViews, parent_view
 
 
 @dataclass
@@ -46,7 +44,7 @@ def sample_threshold(sample_rows: int, num_rows: int) -> int | None:
     return int(sample_rows / num_rows * 2**64) - 2**63
 
 
-def prune(edges: Sequence[Edge], views: ViewCounts, row_counts: Mapping[str, int], sample_rows: int) -> ContentStats:
+def prune(edges: Sequence[Edge], views: CountedViews, row_counts: Mapping[str, int], sample_rows: int) -> ContentStats:
     """Probe every live edge with a sample of its child's distinct rows; mark survivors ``reached='content'``
     and prune the rest in place (answered from the views' row counts: one join for every edge)."""
     live = [e for e in edges if e.alive]

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.containment.graph import Edge
-from pipelines.containment.views import ViewCounts, exact_value, parent_view
+from pipelines.containment.views import CountedViews, exact_value
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def _compare_batch(pairs: Sequence[tuple[DataFrame, DataFrame]]) -> list[PairCou
     return out
 
 
-def verify(edges: Sequence[Edge], views: "ViewCounts | DriverViews", semantics: str) -> int:
+def verify(edges: Sequence[Edge], views: CountedViews, semantics: str) -> int:
     """Verify every live edge exactly; mark ``verified`` or prune it in place. Returns rows compared.
 
     From the views' exact row counts (:func:`pipelines.containment.views.count_views`, every table

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -36,6 +36,17 @@ class EdgeCounts:
     matched: int
     dmatched: int
     child_rows: int
+
+
+class CountedViews(Protocol):
+    """What content pruning and verification ask of an engine (:class:`ViewCounts` on Spark,
+    :class:`~pipelines.containment.driver_views.DriverViews` in the driver); edges by index in the list given."""
+
+    def sample_counts(self, edges: Sequence[Edge], bounds: Sequence[int | None]) -> dict[int, tuple[int, int]]: ...
+
+    def edge_counts(self, edges: Sequence[Edge]) -> dict[int, EdgeCounts]: ...
+
+    def parent_totals(self, e: Edge) -> tuple[int, int]: ...
 
 
 @dataclass(frozen=True)
