@@ -30,7 +30,7 @@ def load(spark, refs, params: ContainmentParams):
         raise ConfigError("config key 'inputs.lake' must be a folder path (the lake root), not a catalog name")
     t0 = time.perf_counter()
     profiles, tables = build_lake(spark, lake_ref.path, params.tables, params.scan_lake,
-                                 params.include, params.exclude)
+                                 params.include, params.exclude, small_csv_in_driver=params.engine != "spark")
     prints = {f"table:{p.table_id}": p.fingerprint or p.status for p in profiles}
     table_costs = {}
     costs_ref = refs.get("costs")

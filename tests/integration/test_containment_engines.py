@@ -83,6 +83,9 @@ def runs(spark, tmp_path_factory):
     _pq(root / "e/narrow_ids.parquet", pa.table({"id": pa.array([1, 2, 3], pa.int32())}))
     _pq(root / "e/odd_ids.parquet", pa.table({"id": pa.array([5, 1, 3], pa.int64())}))  # no range filter: row keys
     pd.DataFrame({"id": range(1, 8)}).to_csv(root / "e/ids.csv", index=False)  # Spark infers int
+    (root / "e/stats.csv").write_text(  # profiled in the driver (engine driver) or by a Spark aggregate: the same
+        "xv,label,day,ts\n1.5,b,2024-01-02,2024-01-02 03:04:05\nNaN,\u00e9t\u00e9,1969-12-31,1969-12-31 23:59:59.5\n"
+        ",Z,,\n-0.0,a,2024-01-01,2024-01-01 00:00:00\n-Inf,,2000-02-29,2000-02-29 12:00:00\n", encoding="utf-8")
     _pq(root / "e/id_text.parquet", pa.table({"id": pa.array(["1", "2", "3"], pa.string())}))  # text vs typed ids
     _pq(root / "e/text_ids.parquet", pa.table({"n": pa.array(["10", "x", "30", None], pa.string())}))
     _pq(root / "e/ids_parsed.parquet", pa.table({"n": pa.array([10, 30, None], pa.int64())}))
@@ -93,9 +96,14 @@ def runs(spark, tmp_path_factory):
         result = job.run(spark, {"inputs": {"lake": str(root)}, "quality": {"enabled": False},
                                  "params": {"engine": engine}}, lakehouse_root=str(house))
         out[engine] = {n: lakehouse.read_table(spark, TableRef(path=str(house / "containment" / n))).toPandas()
-                       for n in ("edges", "plan", "recipes")}
+                       for n in ("profile", "edges", "plan", "recipes")}
         out[engine]["result"] = result
     return out
+
+
+def profile_columns(run, table: str) -> list[dict]:
+    row = run["profile"].set_index("table_id").loc[table]
+    return [dict(c) for c in row["columns"]]
 
 
 def _answers(edges: pd.DataFrame) -> dict:
@@ -118,8 +126,20 @@ def test_each_engine_finds_the_designed_containments(runs, engine):
         assert metrics["views.tables_read_by_pyarrow"] >= 4 and metrics["views.tables_read_by_spark"] >= 2
 
 
-def test_both_engines_write_the_same_edges_plan_and_recipes(runs):
+def test_both_engines_write_the_same_profile_edges_plan_and_recipes(runs):
     spark_run, driver_run = runs["spark"], runs["driver"]
+
+    def profile(run):
+        return {r.table_id: (r.status, r.num_rows, r.stats_source, [tuple(c.values()) for c in r.columns])
+                for r in run["profile"].itertuples()}
+
+    assert profile(driver_run) == profile(spark_run)  # CSV statistics from Arrow in the driver = Spark's aggregate
+    stats = {c["name"]: c for c in profile_columns(driver_run, "e/stats.csv")}
+    assert stats["xv"]["data_type"] == "double" and stats["xv"]["null_count"] == 1
+    # -Inf is no finite bound and a NaN leaves no max bound (Spark orders NaN above every number)
+    assert stats["xv"]["min_num"] is None and stats["xv"]["max_num"] is None
+    assert (stats["day"]["data_type"], stats["day"]["min_num"], stats["day"]["max_num"]) == ("date", -1.0, 19724.0)
+    assert (stats["label"]["min_str"], stats["label"]["max_str"]) == ("Z", "\u00e9t\u00e9")  # byte order
     assert _answers(driver_run["edges"]) == _answers(spark_run["edges"])
     cols = ["table_id", "action", "parent", "reason"]
     assert (driver_run["plan"][cols].sort_values("table_id").reset_index(drop=True)
