@@ -22,6 +22,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Iterator
 
+from jobs.containment_arrow import read_local
 from jobs.containment_journal import real_under, walk
 from pipelines.containment.profile import ColumnProfile, TableProfile
 from pipelines.containment.stats import (
@@ -133,8 +134,9 @@ def _is_parquet_dir(folder: Path) -> bool:
 
 # ---- Delta: the log's file statistics (pipelines.core.delta_log reads the log) ----------------------
 
-def profile_delta(spark, path: Path, prof: TableProfile):
-    """Fill ``prof`` from the Delta log; return the Spark schema (None when skipped)."""
+def profile_delta(spark, path: Path, prof: TableProfile, in_driver: bool = True):
+    """Fill ``prof`` from the Delta log; return the Spark schema (None when skipped). ``in_driver``: columns the
+    log has no statistics for are aggregated from the data files with pyarrow where they can be read so."""
     from pyspark.sql import types as T
 
     version, meta, adds = delta_log.read_delta_log(path)
@@ -183,8 +185,15 @@ def profile_delta(spark, path: Path, prof: TableProfile):
         missing = []
     sources = {c.stats_source for c in prof.columns if c not in missing}
     if missing or not rows_known:
-        df = lakehouse.read_table(spark, TableRef(path=str(path)), "delta", version=version)
-        aggregate_stats(df, prof, missing, need_rows=not rows_known)
+        # columns without file statistics (Delta collects them for the first 32 columns only): from the data
+        # files with pyarrow when they can be read so, else one Spark aggregate
+        data = (read_local(schema, [c.name for c in missing], prof.data_files, str(path))
+                if in_driver and prof.data_files and missing else None)
+        if data is not None:
+            arrow_stats(data, prof, missing)  # the row count too: every data file of the snapshot was read
+        else:
+            df = lakehouse.read_table(spark, TableRef(path=str(path)), "delta", version=version)
+            aggregate_stats(df, prof, missing, need_rows=not rows_known)
         sources.add("aggregate")
     prof.stats_source = "delta_log" if sources <= {"delta_log"} else "mixed"
     return schema
@@ -300,7 +309,7 @@ def profile_table(spark, root: Path, path: Path, fmt: str,
     prof = TableProfile(table_id(root, path), str(path), fmt)
     try:
         if fmt == "delta":
-            schema = profile_delta(spark, path, prof)
+            schema = profile_delta(spark, path, prof, in_driver=rows_in_driver is not None)
         elif fmt == "parquet":
             schema = profile_parquet(spark, path, prof)
         else:

@@ -80,6 +80,9 @@ def runs(spark, tmp_path_factory):
     pdf = base.select(["id", "day", "s"]).to_pandas()
     spark.createDataFrame(pdf, "id bigint, day date, s string").write.format("delta").partitionBy("day").save(
         str(root / "e/part_delta"))
+    wide = pd.DataFrame({f"w{k:02d}": [k + 0.5, -k, None] for k in range(40)})  # Delta: statistics of 32 columns
+    wide["w39"] = [None, 1.0, 2.0]
+    spark.createDataFrame(wide).write.format("delta").save(str(root / "e/wide_delta"))
     _pq(root / "e/narrow_ids.parquet", pa.table({"id": pa.array([1, 2, 3], pa.int32())}))
     _pq(root / "e/odd_ids.parquet", pa.table({"id": pa.array([5, 1, 3], pa.int64())}))  # no range filter: row keys
     pd.DataFrame({"id": range(1, 8)}).to_csv(root / "e/ids.csv", index=False)  # Spark infers int
@@ -139,6 +142,10 @@ def test_both_engines_write_the_same_profile_edges_plan_and_recipes(runs):
     # -Inf is no finite bound and a NaN leaves no max bound (Spark orders NaN above every number)
     assert stats["xv"]["min_num"] is None and stats["xv"]["max_num"] is None
     assert (stats["day"]["data_type"], stats["day"]["min_num"], stats["day"]["max_num"]) == ("date", -1.0, 19724.0)
+    wide = {c["name"]: c for c in profile_columns(driver_run, "e/wide_delta")}
+    assert (wide["w00"]["stats_source"], wide["w35"]["stats_source"]) == ("delta_log", "aggregate")
+    assert (wide["w35"]["min_num"], wide["w35"]["max_num"], wide["w35"]["null_count"]) == (-35.0, 35.5, 1)
+    assert (wide["w39"]["min_num"], wide["w39"]["max_num"], wide["w39"]["null_count"]) == (1.0, 2.0, 1)
     assert (stats["label"]["min_str"], stats["label"]["max_str"]) == ("Z", "\u00e9t\u00e9")  # byte order
     assert _answers(driver_run["edges"]) == _answers(spark_run["edges"])
     cols = ["table_id", "action", "parent", "reason"]
