@@ -19,6 +19,7 @@ from pipelines.containment import plan as planning
 from pipelines.containment import recipes as recipe_mod
 from pipelines.containment.config import ContainmentParams
 from pipelines.containment.driver_views import DriverViews
+from pipelines.containment.filters import count_trials
 from pipelines.containment.graph import EDGES_DDL, Edge
 from pipelines.containment.plan import PLAN_DDL, CostModel
 from pipelines.containment.profile import PROFILE_DDL, TableProfile, profile_rows
@@ -179,8 +180,9 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
     clock.lap("plan")
     chosen = {r.table_id: r.parent for r in rows if r.action == "delete"}
     with interpreted(spark):  # unions over many tables: compiling one class per branch costs more than running it
+        counter = (lambda trials: count_trials(snapshot.arrow, trials)) if found.engine == "driver" else None
         recipes = recipe_mod.choose_recipes(chosen, {e.key: e for e in found.edges}, profiles, snapshot.tables,
-                                             params.semantics)
+                                             params.semantics, counter)
     clock.lap("recipe_trials")
     # A recipe by row keys stores one key per distinct row: children above max_key_rows are kept.
     for r in rows:

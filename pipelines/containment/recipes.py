@@ -15,19 +15,17 @@ Plus the child's schema, row count and an order-independent checksum (count and 
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from pipelines.containment.filters import ColumnCondition, column_condition, predicate_sql, quote_identifier
 from pipelines.containment.graph import Edge
-from pipelines.containment.profile import ColumnProfile, TableProfile
+from pipelines.containment.profile import TableProfile
 from pipelines.containment.rowhash import canonical_order, checksum_columns, format_checksum, hash_rows, with_row_hash
-from pipelines.containment.types import family
 from pipelines.containment.verify import compare_pairs, project_cast
 
 RECIPES_DDL = (
@@ -40,75 +38,32 @@ RECIPES_DDL = (
 )
 
 
-def quote_identifier(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _string_literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def sql_literal(value: float | str, type_name: str) -> str | None:
-    """An exact Spark SQL literal of a profile bound for a column of ``type_name``, or None."""
-    fam = family(type_name)
-    if fam == "int":
-        return str(int(value)) if type_name.lower() != "boolean" else None
-    if fam == "float":
-        if not math.isfinite(value):
-            return None
-        return f"CAST('{float(value)!r}' AS {type_name.upper()})"
-    if fam == "string":
-        return _string_literal(str(value))
-    if fam == "date":
-        return f"DATE '{(dt.date(1970, 1, 1) + dt.timedelta(days=int(value))).isoformat()}'"
-    if type_name.lower() == "boolean":
-        return "true" if value else "false"
-    return None  # decimals and timestamps: profile bounds are doubles, not exact literals
-
-
-def _column_condition(child: ColumnProfile, parent: ColumnProfile, pname: str) -> str | None:
-    """The narrowest condition on parent column ``pname`` that the child's range implies, or None."""
-    q = quote_identifier(pname)
-    if (family(child.data_type) == "string") != (family(parent.data_type) == "string"):
-        return None  # text against typed values: the orders differ ('10' < '9'), no range condition
-    parts = []
-    cmin = child.min_num if child.min_num is not None else child.min_str
-    cmax = child.max_num if child.max_num is not None else child.max_str
-    pmin = parent.min_num if parent.min_num is not None else parent.min_str
-    pmax = parent.max_num if parent.max_num is not None else parent.max_str
-    if cmin is not None and child.min_exact and (pmin is None or cmin > pmin or not parent.min_exact):
-        lit = sql_literal(cmin, parent.data_type)
-        if lit is not None:
-            parts.append(f"{q} >= {lit}")
-    if cmax is not None and child.max_exact and (pmax is None or cmax < pmax or not parent.max_exact):
-        lit = sql_literal(cmax, parent.data_type)
-        if lit is not None:
-            parts.append(f"{q} <= {lit}")
-    child_nulls = child.null_count or 0
-    parent_nulls = parent.null_count if parent.null_count is not None else 1
-    if not parts:
-        return f"{q} IS NOT NULL" if child_nulls == 0 and parent_nulls > 0 else None
-    cond = " AND ".join(parts)
-    return f"({cond} OR {q} IS NULL)" if child_nulls > 0 else cond
-
-
-def candidate_predicates(child: TableProfile, parent: TableProfile, edge: Edge) -> list[str | None]:
-    """Filter predicates to try, cheapest first: none, the partition columns' ranges, every column's ranges."""
+def candidate_conditions(child: TableProfile, parent: TableProfile, edge: Edge) -> list[tuple[ColumnCondition, ...]]:
+    """Filter predicates to try, cheapest first: none (``()``), the partition columns' ranges, every column's
+    ranges (:func:`pipelines.containment.filters.column_condition`)."""
     partitions = {c.lower() for c in parent.partition_columns}
     on_partitions, on_all = [], []
     for cname, pname in zip(edge.columns, edge.parent_columns):
-        cond = _column_condition(child.column(cname), parent.column(pname), pname)
+        cond = column_condition(child.column(cname), parent.column(pname), pname)
         if cond is None:
             continue
         on_all.append(cond)
         if pname.lower() in partitions:
             on_partitions.append(cond)
-    out: list[str | None] = [None]
-    for conds in (on_partitions, on_all):
-        text = " AND ".join(conds) if conds else None
-        if text is not None and text not in out:
-            out.append(text)
+    out: list[tuple[ColumnCondition, ...]] = [()]
+    for conds in (tuple(on_partitions), tuple(on_all)):
+        if conds and predicate_sql(conds) not in {predicate_sql(o) for o in out}:
+            out.append(conds)
     return out
+
+
+def candidate_predicates(child: TableProfile, parent: TableProfile, edge: Edge) -> list[str | None]:
+    """:func:`candidate_conditions` as the Spark SQL a recipe stores (None: no filter)."""
+    return [predicate_sql(c) for c in candidate_conditions(child, parent, edge)]
+
+
+# (parent, conditions) of each trial -> {trial index: rows of the parent it keeps} (those it can count exactly)
+DriverCounter = Callable[[Sequence[tuple[str, tuple[ColumnCondition, ...]]]], Mapping[int, int]]
 
 
 @dataclass
@@ -163,10 +118,12 @@ def checksums(frames: Mapping[str, DataFrame]) -> dict[str, tuple[int, str]]:
     return out
 
 
-def _reproducing_filters(trials: Sequence[tuple[str, str, str]], tables: Mapping[str, DataFrame],
-                         profiles: Mapping[str, TableProfile]) -> dict[str, str]:
-    """child -> the first of its trial predicates (child, parent, predicate) whose filter of the parent has
-    exactly the child's row count, all counted in one job.
+def _reproducing_filters(trials: Sequence[tuple[str, str, tuple[ColumnCondition, ...]]],
+                         tables: Mapping[str, DataFrame], profiles: Mapping[str, TableProfile],
+                         count_in_driver: DriverCounter | None = None) -> dict[str, str]:
+    """child -> the first of its trial predicates (child, parent, conditions) whose filter of the parent has
+    exactly the child's row count; counted by ``count_in_driver`` (trial index -> rows, leaving out the
+    trials it cannot count exactly) and the rest in one Spark job.
 
     Sound for a verified bag containment: every predicate is implied by the child's own exact ranges on
     its own columns, so every child row's matching parent rows satisfy it (the child is a sub-bag of the
@@ -174,40 +131,46 @@ def _reproducing_filters(trials: Sequence[tuple[str, str, str]], tables: Mapping
     rebuilds each recipe and compares it with the child bit for bit before anything moves."""
     if not trials:
         return {}
-    union = union_all([tables[parent].where(pred).select(F.lit(i).alias("trial"))
-                       for i, (_, parent, pred) in enumerate(trials)])
-    counts = {r["trial"]: int(r["n"]) for r in union.groupBy("trial").agg(F.count(F.lit(1)).alias("n")).collect()}
+    counts = dict(count_in_driver([(parent, conds) for _, parent, conds in trials])) if count_in_driver else {}
+    rest = [i for i in range(len(trials)) if i not in counts]
+    if rest:
+        union = union_all([tables[trials[i][1]].where(predicate_sql(trials[i][2])).select(F.lit(i).alias("trial"))
+                           for i in rest])
+        got = {r["trial"]: int(r["n"]) for r in union.groupBy("trial").agg(F.count(F.lit(1)).alias("n")).collect()}
+        counts.update({i: got.get(i, 0) for i in rest})
     found: dict[str, str] = {}
-    for i, (child, _, pred) in enumerate(trials):
-        if child not in found and counts.get(i, 0) == int(profiles[child].num_rows or -1):
-            found[child] = pred
+    for i, (child, _, conds) in enumerate(trials):
+        if child not in found and counts[i] == int(profiles[child].num_rows or -1):
+            found[child] = predicate_sql(conds)
     return found
 
 
 def choose_recipes(chosen: Mapping[str, str], edges: Mapping[tuple[str, str], Edge],
                    profiles: Mapping[str, TableProfile], tables: Mapping[str, DataFrame],
-                   semantics: str = "bag") -> dict[str, Recipe]:
+                   semantics: str = "bag",
+                   count_in_driver: DriverCounter | None = None) -> dict[str, Recipe]:
     """For each deleted child (-> its parent), the cheapest selection that reproduces it exactly:
     the whole projection when verification found the two equal, else the first filter that
-    reproduces it, else row keys."""
+    reproduces it, else row keys. Bag filter trials are counted by ``count_in_driver`` where it can."""
     found: dict[str, str | None] = {}
-    trials: list[tuple[str, str, str]] = []
+    trials: list[tuple[str, str, tuple[ColumnCondition, ...]]] = []
     pairs, compared = [], []
     for child, parent in sorted(chosen.items()):
         e = edges[(parent, child)]
         if semantics == "bag" and e.relation == "equal":
             found[child] = None
             continue
-        for pred in candidate_predicates(profiles[child], profiles[parent], e):
+        for conds in candidate_conditions(profiles[child], profiles[parent], e):
+            pred = predicate_sql(conds)
             if semantics == "bag":
                 if pred is not None:
-                    trials.append((child, parent, pred))
+                    trials.append((child, parent, conds))
                 continue
             rebuilt = rebuild(tables[parent], e.columns, e.parent_columns, e.child_types,
                               "filter" if pred else "projection", pred)
             compared.append((child, pred))
             pairs.append((tables[child].select(*[F.col(quote_identifier(c)) for c in e.columns]), rebuilt))
-    found.update(_reproducing_filters(trials, tables, profiles))
+    found.update(_reproducing_filters(trials, tables, profiles, count_in_driver))
     for (child, pred), c in zip(compared, compare_pairs(pairs)):
         if child not in found and c.child_not_in_parent == 0 and c.parent_not_in_child == 0:
             found[child] = pred

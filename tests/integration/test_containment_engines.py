@@ -58,7 +58,7 @@ DESIGNED = {
     ("e/m_wide.parquet", "e/nan_rows.parquet"),
     ("e/narrow.parquet", "e/narrow_ids.parquet"), ("e/id_text.parquet", "e/narrow_ids.parquet"),
     ("e/narrow.parquet", "e/id_text.parquet"), ("e/narrow_ids.parquet", "e/id_text.parquet"),
-    ("e/base.parquet", "e/odd_ids.parquet"), ("e/part_delta", "e/odd_ids.parquet"),
+    ("e/base.parquet", "e/d_high.parquet"), ("e/base.parquet", "e/odd_ids.parquet"), ("e/part_delta", "e/odd_ids.parquet"),
     ("e/ids.csv", "e/odd_ids.parquet"), ("e/narrow.parquet", "e/odd_ids.parquet"),
 }
 
@@ -84,6 +84,9 @@ def runs(spark, tmp_path_factory):
     wide["w39"] = [None, 1.0, 2.0]
     spark.createDataFrame(wide).write.format("delta").save(str(root / "e/wide_delta"))
     _pq(root / "e/narrow_ids.parquet", pa.table({"id": pa.array([1, 2, 3], pa.int32())}))
+    # the rows with d >= 1.0 and the NaN row: Spark's filter d >= 1.0 keeps NaN (above every number)
+    high = base.select(["id", "d"]).take([0, 2, 8, 9, 10, 11])
+    _pq(root / "e/d_high.parquet", high)
     _pq(root / "e/odd_ids.parquet", pa.table({"id": pa.array([5, 1, 3], pa.int64())}))  # no range filter: row keys
     pd.DataFrame({"id": range(1, 8)}).to_csv(root / "e/ids.csv", index=False)  # Spark infers int
     (root / "e/stats.csv").write_text(  # profiled in the driver (engine driver) or by a Spark aggregate: the same
@@ -157,5 +160,6 @@ def test_both_engines_write_the_same_profile_edges_plan_and_recipes(runs):
                 for r in run["recipes"].itertuples()}
 
     assert recipes(driver_run) == recipes(spark_run)
+    assert recipes(spark_run)["e/d_high.parquet"][1:3] == ("filter", "`d` >= CAST('1.0' AS DOUBLE)")
     kinds = {v[1] for v in recipes(spark_run).values()}
     assert {"projection", "filter", "row_keys"} <= kinds, kinds

@@ -3,10 +3,11 @@ import math
 
 import pytest
 
+from pipelines.containment.filters import sql_literal
 from pipelines.containment.graph import Edge
 from pipelines.containment.plan import CostModel, plan
 from pipelines.containment.profile import ColumnProfile, TableProfile
-from pipelines.containment.recipes import candidate_predicates, sql_literal
+from pipelines.containment.recipes import candidate_predicates
 from pipelines.containment.sampling import detection_probability, sample_size
 from pipelines.core.errors import ConfigError
 
