@@ -201,16 +201,32 @@ def profile_delta(spark, path: Path, prof: TableProfile, in_driver: bool = True)
 
 # ---- Parquet footers ------------------------------------------------------------------------------
 
-def profile_parquet(spark, path: Path, prof: TableProfile):
-    """Fill ``prof`` from Parquet footers (aggregating what they lack); return the Spark schema."""
+def _as_read(schema):
+    """The schema Spark reads a Parquet table with when given ``schema`` (file sources make every field
+    nullable), or None when Spark must be asked (char/varchar columns keep their own rules)."""
+    from pyspark.sql import types as T
+
+    if schema is None or any("__CHAR_VARCHAR_TYPE_STRING" in (f.metadata or {}) for f in schema.fields):
+        return None
+    return T.StructType([T.StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
+
+
+def profile_parquet(spark, path: Path, prof: TableProfile, in_driver: bool = True):
+    """Fill ``prof`` from Parquet footers (aggregating what they lack); return the Spark schema.
+
+    When the footers carry the schema (Spark's own, or plain Arrow types), no Spark DataFrame is built;
+    ``in_driver``: columns without footer statistics are aggregated with pyarrow where they can be read so."""
     import pyarrow.parquet as pq
 
     files = [path] if path.is_file() else sorted(f for f in path.rglob("*.parquet") if not any(
         part.startswith(("_", ".")) for part in f.relative_to(path).parts))
     metas = [pq.read_metadata(f) for f in files]  # a corrupt footer raises here: table unreadable
-    schema = spark_schema_from_footer(metas, path, files)
-    df = lakehouse.read_table(spark, TableRef(path=str(path)), "parquet", schema=schema)
-    schema = df.schema
+    footer_schema = spark_schema_from_footer(metas, path, files)
+    schema = _as_read(footer_schema)
+    df = None
+    if schema is None:
+        df = lakehouse.read_table(spark, TableRef(path=str(path)), "parquet", schema=footer_schema)
+        schema = df.schema
     fields = fields_of(schema)
     if not check_types(prof, fields):
         return None
@@ -223,7 +239,12 @@ def profile_parquet(spark, path: Path, prof: TableProfile):
         if not footer_stats(col, metas):
             missing.append(col)
     if missing and prof.num_rows:
-        aggregate_stats(df, prof, missing, need_rows=False)
+        data = read_local(schema, [c.name for c in missing], None, str(path)) if in_driver else None
+        if data is not None:
+            arrow_stats(data, prof, missing)
+        else:
+            df = df if df is not None else lakehouse.read_table(spark, TableRef(path=str(path)), "parquet", schema=schema)
+            aggregate_stats(df, prof, missing, need_rows=False)
     prof.stats_source = "parquet_footer" if not missing else ("aggregate" if len(missing) == len(prof.columns) else "mixed")
     return schema
 
@@ -311,7 +332,7 @@ def profile_table(spark, root: Path, path: Path, fmt: str,
         if fmt == "delta":
             schema = profile_delta(spark, path, prof, in_driver=rows_in_driver is not None)
         elif fmt == "parquet":
-            schema = profile_parquet(spark, path, prof)
+            schema = profile_parquet(spark, path, prof, in_driver=rows_in_driver is not None)
         else:
             prof.fingerprint = lakehouse.input_fingerprint(spark, TableRef(path=str(path)))
             prof.size_bytes = path.stat().st_size if path.is_file() else sum(

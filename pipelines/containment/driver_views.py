@@ -48,12 +48,15 @@ class ArrowSource(Protocol):
 
 def spark_conversion(own: str, target: str) -> str | None:
     """The Spark SQL template (``{q}``: the quoted column) of a conversion only Spark defines exactly, or None
-    when Arrow's cast is exact: text parsed into a typed value, or a typed value rendered as text."""
+    when Arrow's cast is exact: text parsed into a typed value, or a typed value other than an integer or a
+    boolean rendered as text (a double's text is Java's, a date's or timestamp's Spark's formatting)."""
     if own.strip().lower() == target.strip().lower():
         return None
     if parses(own, target):
         return "try_cast({q} AS " + target + ")"
     if family(target) == "string" and family(own) != "string":
+        if family(own) in ("int", "boolean"):
+            return None  # Arrow's text of an integer (its digits) or a boolean ('true'/'false') is Spark's
         return "CAST({q} AS string)"
     return None
 

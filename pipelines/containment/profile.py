@@ -72,13 +72,19 @@ class TableProfile:
         return self.status == "ok"
 
     def column(self, key: str) -> ColumnProfile:
-        for c in self.columns:
-            if c.key == key.lower():
-                return c
-        raise KeyError(key)
+        return self._by_key()[key.lower()]
 
     def column_keys(self) -> list[str]:
-        return [c.key for c in self.columns]
+        return list(self._by_key())
+
+    def _by_key(self) -> dict[str, ColumnProfile]:
+        """key -> column, rebuilt when the column list changed (the schema graph asks for columns by name
+        once per candidate pair: a linear search was quadratic in the columns)."""
+        cached = self.__dict__.get("_index")
+        if cached is None or cached[0] is not self.columns or cached[1] != len(self.columns):
+            cached = (self.columns, len(self.columns), {c.key: c for c in self.columns})
+            self.__dict__["_index"] = cached
+        return cached[2]
 
     def skip(self, reason: str) -> "TableProfile":
         self.status, self.reason = "skipped", reason

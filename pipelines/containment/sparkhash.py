@@ -61,16 +61,14 @@ def hash_long(values: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return _fmix(h)
 
 
-def hash_texts(texts: Sequence[str | None], seeds: np.ndarray) -> np.ndarray:
+def hash_texts(texts: Sequence[str | bytes | None], seeds: np.ndarray) -> np.ndarray:
     """XXH64 of each text's UTF-8 bytes with its row's seed; a None leaves the seed (Spark skips nulls)."""
     import xxhash
 
-    out = seeds.copy()
     digest = xxhash.xxh64_intdigest
-    for i, text in enumerate(texts):
-        if text is not None:
-            out[i] = digest(text.encode("utf-8"), int(seeds[i]))
-    return out
+    out = [s if t is None else digest(t if isinstance(t, bytes) else t.encode("utf-8"), s)
+           for t, s in zip(texts, seeds.tolist())]
+    return np.array(out, dtype=np.uint64)
 
 
 def needs_spark_text(type_name: str) -> bool:
@@ -174,8 +172,10 @@ def checksums(spark, data: Mapping[str, pa.Table], columns: Mapping[str, Sequenc
                 wanted.setdefault(types[t][c], []).append(data[t].column(c).combine_chunks())
     maps = canonical_texts(spark, {ty: pa.concat_arrays(arrs) for ty, arrs in wanted.items()}) if wanted else {}
 
+    encoded = {ty: {k: v.encode("utf-8") for k, v in m.items()} for ty, m in maps.items()}  # each value once
+
     def texts(type_name: str, values: pa.Array) -> list:
-        known = maps[type_name]
+        known = encoded[type_name]
         return [None if k is None else known[k] for k in text_key(values, type_name)]
 
     sums, keys = {}, {}

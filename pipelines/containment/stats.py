@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import weakref
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -226,13 +227,30 @@ def spark_schema_from_footer(metas, path: Path, files):
     return T.StructType(fields)
 
 
+_INDEXES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _column_index(meta) -> dict[str, int]:
+    """A footer's column path -> index, computed once per footer (not once per column)."""
+    try:
+        return _INDEXES[meta]
+    except (KeyError, TypeError):
+        index = {}
+        for i in range(meta.num_columns):
+            index.setdefault(meta.schema.column(i).path, i)
+        try:
+            _INDEXES[meta] = index
+        except TypeError:
+            pass
+        return index
+
+
 def footer_stats(col: ColumnProfile, metas) -> bool:
     nulls, lows, highs, exact_lo, exact_hi = 0, [], [], True, True
     for m in metas:
-        names = [m.schema.column(i).path for i in range(m.num_columns)]
-        if col.name not in names:
+        idx = _column_index(m).get(col.name)
+        if idx is None:
             return False
-        idx = names.index(col.name)
         for g in range(m.num_row_groups):
             cc = m.row_group(g).column(idx)
             st = cc.statistics

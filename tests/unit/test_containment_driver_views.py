@@ -88,6 +88,8 @@ def test_text_conversions_are_left_to_spark():
     assert spark_conversion("string", "int") == "try_cast({q} AS int)"
     assert spark_conversion("double", "string") == "CAST({q} AS string)"
     assert spark_conversion("int", "bigint") is None and spark_conversion("float", "double") is None
+    assert spark_conversion("bigint", "string") is None and spark_conversion("boolean", "string") is None
+    assert spark_conversion("date", "string") == "CAST({q} AS string)"
     e = _edge("p", "c", ["id"], ["int"], ["string"])
     need = needs([parent_view(e)])
     assert need.columns == ("id",)  # the stored text too: text that does not parse is flagged
