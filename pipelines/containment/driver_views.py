@@ -25,6 +25,7 @@ not Spark's ``xxhash64``); which edges survive verification does not depend on i
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
@@ -37,6 +38,8 @@ from pipelines.containment.types import family, parses
 from pipelines.containment.views import EdgeCounts, View, child_view, parent_view
 
 SAMPLE_SEED = 0x2D2D
+READ_THREADS = 4
+READ_BATCH = 64
 
 
 class ArrowSource(Protocol):
@@ -176,15 +179,25 @@ class DriverViews:
         self.counts: dict[View, pl.DataFrame] = {}
         self.data: dict[str, pa.Table] = {}  # the children's rows (every column), for their recipes' checksums
         self.rows_read = 0
-        for table in sorted(by_table):
+        tables = sorted(by_table)
+
+        def read(table: str) -> pa.Table:
             need = needs(by_table[table])
-            data = source.read_arrow(table, need.columns, dict(need.expressions))
-            self.rows_read += data.num_rows
-            for v in by_table[table]:
-                frame = view_frame(data, v)
-                self.counts[v] = frame.group_by(frame.columns).len("n").with_columns(pl.col("n").cast(pl.Int64))
-            if table in children:
-                self.data[table] = data
+            return source.read_arrow(table, need.columns, dict(need.expressions))
+
+        # READ_THREADS tables are read at once (pyarrow releases the GIL; a Spark read is mostly waiting),
+        # READ_BATCH at a time so that only a batch of raw tables is held beside the counts
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            for start in range(0, len(tables), READ_BATCH):
+                batch = tables[start:start + READ_BATCH]
+                for table, data in zip(batch, pool.map(read, batch)):
+                    self.rows_read += data.num_rows
+                    for v in by_table[table]:
+                        frame = view_frame(data, v)
+                        self.counts[v] = frame.group_by(frame.columns).len("n").with_columns(
+                            pl.col("n").cast(pl.Int64))
+                    if table in children:
+                        self.data[table] = data
 
     def _joined(self, e: Edge, bound: int | None = None):
         import polars as pl
