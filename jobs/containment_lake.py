@@ -315,7 +315,9 @@ class LakeTables(Mapping):
 # statistics are computed there (stats.arrow_stats: ~7x faster than an aggregate job per CSV, measured on the
 # real-data lake) and the rows are kept for the driver engine, which would otherwise read it again.
 CSV_IN_DRIVER_MAX_BYTES = 64 * 1024 * 1024
+CSV_KEPT_MAX_BYTES = 512 * 1024 * 1024  # all CSV rows kept in the driver together (Arrow bytes); past it, read again
 PROFILE_THREADS = 4
+_KEPT_LOCK = threading.Lock()
 
 
 def _profile_csv_in_driver(df, prof: TableProfile, rows_in_driver: dict):
@@ -327,7 +329,10 @@ def _profile_csv_in_driver(df, prof: TableProfile, rows_in_driver: dict):
     prof.columns = [ColumnProfile(n, t) for n, t in fields]
     arrow_stats(data, prof, prof.columns)
     prof.stats_source = "aggregate"
-    rows_in_driver[prof.table_id] = data
+    with _KEPT_LOCK:  # kept for the driver engine while all kept CSVs stay within CSV_KEPT_MAX_BYTES
+        kept = sum(t.nbytes for t in rows_in_driver.values())
+        if kept + data.nbytes <= CSV_KEPT_MAX_BYTES:
+            rows_in_driver[prof.table_id] = data
     return schema
 
 

@@ -8,6 +8,7 @@ the run. Any failure restores every output already written to its previous versi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import traceback
@@ -45,6 +46,8 @@ _TOP_KEYS = {"stage", "lakehouse", "inputs", "outputs", "params", "quality", "gu
 _QUALITY_KEYS = {"enabled", "fail_on_error", "data_docs", "local_max_rows"}
 _GUARD_KEYS = {"min_input_rows"}
 QUALITY_LOCAL_MAX_BYTES = 256 * 2**20  # an output's files, at most, for its suite to run in the driver
+log = logging.getLogger("lakesieve.runner")
+METRICS_LOCAL_MAX_BYTES = 64 * 2**20  # an output's files, at most, for its metrics to run on rows sent from the driver
 
 
 @dataclass(frozen=True)
@@ -425,7 +428,7 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
         written = {name: c.version for name, c in commits.items()}
         fault_point("quality")
         spark.catalog.clearCache()
-        fresh = {n: lakehouse.read_version(spark, spec.outputs[n], v) for n, v in written.items()}
+        fresh = {n: _fresh_frame(spark, spec, n, commits[n]) for n in written}
         metrics = _row_counts(commits)
         if stage.metrics is not None:
             metrics.update(stage.metrics(spec.params, fresh))
@@ -490,6 +493,23 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
                 for r in results]
         lakehouse.append_records(spark, quality_ref(spec.lakehouse), rows, _quality_schema, run_id)
     return [f"{r.table}: {r.expectation} {r.kwargs} observed {r.observed}" for r in results if not r.success]
+
+
+def _fresh_frame(spark, spec: RunSpec, name: str, commit: lakehouse.Commit):
+    """Output ``name`` as ``commit`` wrote it, for the stage's metrics (and the checks derived from it): a
+    local output of at most ``quality.local_max_rows`` rows and :data:`METRICS_LOCAL_MAX_BYTES` is read by
+    delta-rs and handed to Spark as an in-memory relation (no Delta snapshot to load, no file scan: 1.7 s
+    against 0.85 s for the containment stage's metrics on 750 tables), else read by Spark at that version."""
+    rows, size = (int(commit.metrics.get(k, -1)) for k in ("numOutputRows", "numOutputBytes"))
+    ref = spec.outputs[name]
+    if 0 <= rows <= spec.quality.local_max_rows and 0 <= size <= METRICS_LOCAL_MAX_BYTES:
+        data = lakehouse.read_version_arrow(ref, commit.version)
+        if data is not None:
+            try:
+                return spark.createDataFrame(data)
+            except Exception as exc:  # noqa: BLE001 - a type Spark's Arrow conversion lacks: read it with Spark
+                log.debug("output '%s' read with Spark for its metrics (%s)", name, cause_line(exc))
+    return lakehouse.read_version(spark, ref, commit.version)
 
 
 def _quality_frame(spec: RunSpec, name: str, commit: lakehouse.Commit, df, expectations):

@@ -330,27 +330,35 @@ def read_version(spark, ref: TableRef, version: int):
     return reader.load(spark_path(ref.path))
 
 
+def read_version_arrow(ref: TableRef, version: int, columns: Sequence[str] | None = None):
+    """A local Delta table as of ``version`` as an Arrow table read by delta-rs (no Spark job), only ``columns``
+    (all when None); None when the table is not on local disk or delta-rs cannot read it (a table feature it
+    lacks): the caller then reads it with Spark."""
+    path = local_path(ref)
+    if path is None:
+        return None
+    try:
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(path), version=int(version)).to_pyarrow_table(columns=list(columns) if columns else None)
+    except Exception as exc:  # noqa: BLE001 - any failure here only means "read it with Spark"
+        log.debug("delta-rs cannot read '%s' v%s (%s); reading with Spark", ref.label, version, cause_line(exc))
+        return None
+
+
 def read_version_local(ref: TableRef, version: int, columns: Sequence[str] | None = None):
     """A local Delta table as of ``version`` as a pandas DataFrame read by delta-rs (no Spark job), only
     ``columns`` (all when None); None when the table is not on local disk, delta-rs cannot read it (a
     table feature it lacks) or a floating-point column holds a NaN (pandas cannot tell a NaN from a null,
     Spark can: a NaN would pass a null-skipping check in pandas that fails on Spark): the caller then
     reads it with Spark."""
-    path = local_path(ref)
-    if path is None:
-        return None
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        from deltalake import DeltaTable
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-        data = DeltaTable(str(path), version=int(version)).to_pyarrow_table(columns=list(columns) if columns else None)
-        if any(pa.types.is_floating(c.type) and pc.any(pc.is_nan(c)).as_py() for c in data.columns):
-            return None
-        return data.to_pandas()
-    except Exception as exc:  # noqa: BLE001 - any failure here only means "read it with Spark"
-        log.debug("delta-rs cannot read '%s' v%s (%s); reading with Spark", ref.label, version, cause_line(exc))
+    data = read_version_arrow(ref, version, columns)
+    if data is None or any(pa.types.is_floating(c.type) and pc.any(pc.is_nan(c)).as_py() for c in data.columns):
         return None
+    return data.to_pandas()
 
 
 def canonical_location(ref: TableRef) -> str:

@@ -96,7 +96,7 @@ def runs(spark, tmp_path_factory):
     _pq(root / "e/text_ids.parquet", pa.table({"n": pa.array(["10", "x", "30", None], pa.string())}))
     _pq(root / "e/ids_parsed.parquet", pa.table({"n": pa.array([10, 30, None], pa.int64())}))
     _pq(root / "e/ids_unparsed.parquet", pa.table({"n": pa.array([10, None, None], pa.int64())}))  # one null only
-    out = {}
+    out = {"root": root}
     for engine in ("spark", "driver"):
         house = root.parent / f"house_{engine}"
         result = job.run(spark, {"inputs": {"lake": str(root)}, "quality": {"enabled": False},
@@ -163,3 +163,18 @@ def test_both_engines_write_the_same_profile_edges_plan_and_recipes(runs):
     assert recipes(spark_run)["e/d_high.parquet"][1:3] == ("filter", "`d` >= CAST('1.0' AS DOUBLE)")
     kinds = {v[1] for v in recipes(spark_run).values()}
     assert {"projection", "filter", "row_keys"} <= kinds, kinds
+
+
+def test_csv_rows_are_kept_in_the_driver_only_within_their_budget(spark, runs, monkeypatch):
+    """Past CSV_KEPT_MAX_BYTES a CSV is still profiled in the driver, but its rows are not kept: the driver
+    engine reads it again through Spark, with the same values."""
+    from jobs import containment_lake
+
+    monkeypatch.setattr(containment_lake, "CSV_KEPT_MAX_BYTES", 0)
+    profiles, tables = containment_lake.build_lake(spark, str(runs["root"]), (), True)
+    got = {p.table_id: p for p in profiles}["e/stats.csv"]
+    assert got.ok and [tuple(c.__dict__.values()) for c in got.columns] == [
+        tuple(c.values()) for c in profile_columns(runs["driver"], "e/stats.csv")]
+    ids = tables.read_arrow("e/ids.csv", ["id"], {})
+    assert sorted(ids.column("id").to_pylist()) == list(range(1, 8))
+    assert tables.arrow_reads == {"pyarrow": 0, "spark": 1, "kept": 0}
