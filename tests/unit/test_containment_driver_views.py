@@ -94,3 +94,27 @@ def test_text_conversions_are_left_to_spark():
     need = needs([parent_view(e)])
     assert need.columns == ("id",)  # the stored text too: text that does not parse is flagged
     assert [sql for _, sql in need.expressions] == ["try_cast(`id` AS int)"]
+
+
+def test_engine_choice_and_its_config_keys():
+    import pytest
+
+    from pipelines.containment.config import ContainmentParams
+    from pipelines.containment.pipeline import LakeSnapshot, choose_engine
+    from pipelines.core.config import build_config
+    from pipelines.core.errors import ConfigError
+
+    live = [_edge("p", "c", ["id"], ["int"], ["bigint"])]
+    rows = {"p": 600, "c": 400}
+    with_source = LakeSnapshot(None, "/lake", [], {}, arrow=Tables({}))
+    without = LakeSnapshot(None, "/lake", [], {})
+    assert choose_engine(ContainmentParams(driver_max_rows=1000), with_source, live, rows) == "driver"
+    assert choose_engine(ContainmentParams(driver_max_rows=999), with_source, live, rows) == "spark"
+    assert choose_engine(ContainmentParams(), without, live, rows) == "spark"
+    assert choose_engine(ContainmentParams(engine="spark"), with_source, live, rows) == "spark"
+    with pytest.raises(ConfigError, match="params.engine"):
+        choose_engine(ContainmentParams(engine="driver"), without, live, rows)
+    with pytest.raises(ConfigError, match="'params.engine': 'gpu' is not valid"):
+        build_config(ContainmentParams, {"engine": "gpu"})
+    with pytest.raises(ConfigError, match="'params.driver_max_rows': -1 is out of range"):
+        build_config(ContainmentParams, {"driver_max_rows": -1})
