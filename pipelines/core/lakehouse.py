@@ -6,6 +6,7 @@ run id in ``userMetadata``; :func:`write_table` returns the version it committed
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -373,6 +374,32 @@ def canonical_location(ref: TableRef) -> str:
     return ref.path.rstrip("/")
 
 
+def logged_row_count(ref: TableRef, version: int | None = None) -> int | None:
+    """A local Delta table's row count from its log (the ``numRecords`` statistic of every active file), with
+    no Spark job; None where the log cannot tell: not a local Delta table, a file without statistics, a
+    deletion vector (its rows are fewer than the file's), or a newest version other than ``version``."""
+    path = local_path(ref)
+    if path is None or not (path / "_delta_log").is_dir():
+        return None
+    try:
+        found, _, adds = delta_log.read_delta_log(path)
+        if version is not None and found != version:
+            return None
+        total = 0
+        for add in adds.values():
+            stats = add.get("stats")
+            if not stats or add.get("deletionVector"):
+                return None
+            records = json.loads(stats).get("numRecords")
+            if records is None:
+                return None
+            total += int(records)
+        return total
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.debug("row count of '%s' not read from its log (%s)", ref.label, exc)
+        return None
+
+
 def local_path(ref: TableRef) -> Path | None:
     """The local filesystem path of a path reference, else None."""
     if ref.path is not None and is_local(ref.path):
@@ -383,5 +410,5 @@ def local_path(ref: TableRef) -> Path | None:
 __all__ = [
     "detect_format", "table_exists", "read_table", "table_version", "input_fingerprint",
     "Commit", "write_table", "write_commit", "committed", "append_rows", "append_records", "compact", "restore_table", "read_version",
-    "local_path", "canonical_location",
+    "local_path", "canonical_location", "logged_row_count",
 ]

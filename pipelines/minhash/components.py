@@ -6,14 +6,24 @@ Vassilvitskii, "Connected Components in MapReduce and Beyond" (SoCC 2014, §3, A
 one text-dedup's Spark MinHash job uses. Each round is two joins/aggregations; it stops when the
 edge set no longer changes (a deterministic test), and it labels every node with the smallest node
 id of its component. Nothing is collected to the driver but one count per round.
+
+A graph of at most ``driver_max_edges`` edges (``params.cc_driver_max_edges``) is solved in the driver
+instead: one collect of the edges, scipy's union-find (``scipy.sparse.csgraph.connected_components``),
+the same labels handed back as an in-memory DataFrame. Each large-star/small-star round costs two Spark
+jobs and a checkpoint whatever the graph's size: on 5,811 real documents (7,000 candidate edges) the
+components took 4.6 s of a cold run, most of it per-job overhead.
 """
 from __future__ import annotations
+
+import logging
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from pipelines.core.errors import DataError
+
+log = logging.getLogger("lakesieve.minhash")
 
 
 def _large_star(edges: DataFrame) -> DataFrame:
@@ -33,13 +43,49 @@ def _small_star(edges: DataFrame) -> DataFrame:
     return out.select("src", F.col("m").alias("dst")).where(F.col("src") != F.col("dst")).distinct()
 
 
-def connected_components(edges: DataFrame, max_iterations: int = 60) -> DataFrame:
+def components_in_driver(edges: DataFrame, max_edges: int) -> DataFrame | None:
+    """``(node, component)`` of :func:`connected_components` computed in the driver, or None when
+    ``edges`` has more than ``max_edges`` rows (one job collects at most ``max_edges + 1``) or ids the
+    driver cannot order as Spark does (then the Spark rounds run)."""
+    import numpy as np
+    import pyarrow as pa
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as csgraph_components
+
+    table = edges.select("src", "dst").limit(max_edges + 1).toArrow()
+    if table.num_rows > max_edges:
+        return None
+    id_type = table.schema.field("src").type
+    if not (pa.types.is_integer(id_type) or pa.types.is_string(id_type) or pa.types.is_large_string(id_type)):
+        log.debug("components on Spark: ids of type %s", id_type)
+        return None  # Spark's order of other types (floats with NaN, decimals, binary) is not numpy's
+    src = table.column("src").to_numpy(zero_copy_only=False)
+    dst = table.column("dst").to_numpy(zero_copy_only=False)
+    keep = src != dst  # a self-loop alone puts no node in a component (as on Spark)
+    src, dst = src[keep], dst[keep]
+    # sorted distinct ids: integers by value, strings by code point, which is UTF-8 byte order (Spark's)
+    nodes, codes = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    n, m = len(nodes), len(src)
+    graph = coo_matrix((np.ones(m, dtype=np.int8), (codes[:m], codes[m:])), shape=(n, n))
+    count, labels = csgraph_components(graph, directed=False)
+    smallest = np.full(count, n, dtype=np.int64)
+    np.minimum.at(smallest, labels, np.arange(n))  # nodes are sorted: the first code is the smallest id
+    out = pa.table({"node": pa.array(nodes, id_type), "component": pa.array(nodes[smallest[labels]], id_type)})
+    return edges.sparkSession.createDataFrame(out)
+
+
+def connected_components(edges: DataFrame, max_iterations: int = 60, driver_max_edges: int = 0) -> DataFrame:
     """``edges(src, dst)`` (undirected) -> ``(node, component)`` for every node on an edge, where
     ``component`` is the smallest node of its connected component.
 
-    Converged when a round (large-star then small-star) leaves the edge set unchanged; then every
+    At most ``driver_max_edges`` edges: solved in the driver (:func:`components_in_driver`). Else on
+    Spark, converged when a round (large-star then small-star) leaves the edge set unchanged; then every
     edge is (node, component minimum). Raises :class:`DataError` after ``max_iterations`` rounds.
     """
+    if driver_max_edges > 0:
+        solved = components_in_driver(edges, driver_max_edges)
+        if solved is not None:
+            return solved
     current = (edges.where(F.col("src") != F.col("dst"))
                .select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst"))
                .distinct().localCheckpoint(eager=True))

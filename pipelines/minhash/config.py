@@ -62,6 +62,10 @@ class MinhashParams:
     fail_on_large_component: bool = param(False, doc="raise a DataError when a component exceeds max_component_size")
     max_cc_iterations: int = param(60, doc="safety bound on large-star/small-star rounds (they need "
                                            "O(log^2 n); Kiveris et al. 2014)", minimum=1)
+    cc_driver_max_edges: int = param(
+        2_000_000, doc="a candidate graph of at most this many edges has its connected components found in "
+                       "the driver (one collect, scipy's union-find: the same labels without a Spark job per "
+                       "round); a larger one by large-star/small-star on Spark. 0: always Spark", minimum=0)
 
     def __post_init__(self) -> None:
         if (self.num_bands is None) != (self.rows_per_band is None):

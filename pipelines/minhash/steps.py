@@ -16,6 +16,7 @@ from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from pipelines.core.errors import ConfigError, DataError, SchemaContractError
+from pipelines.core.partitions import spread
 from pipelines.minhash.components import connected_components
 from pipelines.minhash.config import MinhashParams
 from udfs import minhash as kernels
@@ -64,7 +65,8 @@ def check_previous_index(previous: DataFrame, docs: DataFrame, params: MinhashPa
 # --------------------------------------------------------------------------- signatures and bands
 def compute_signatures(docs: DataFrame, params: MinhashParams) -> DataFrame:
     """(id, source, num_bytes, reason, buckets, signature) per document, by the numpy kernel in
-    ``udfs.minhash`` applied per Arrow batch (``mapInArrow``)."""
+    ``udfs.minhash`` applied per Arrow batch (``mapInArrow``), spread over the cores first
+    (:func:`pipelines.core.partitions.spread`: one big input file is otherwise one task)."""
     num_bands, rows_per_band = params.bands
     schema = T.StructType([f for f in docs.schema.fields if f.name != "text"] + [
         T.StructField("reason", T.StringType()),
@@ -73,7 +75,7 @@ def compute_signatures(docs: DataFrame, params: MinhashParams) -> DataFrame:
     body = partial(kernels.signature_arrow_batches, text_column="text", num_perm=params.num_perm,
                    seed=params.seed, ngram_size=params.ngram_size, unit=params.ngram_unit,
                    num_bands=num_bands, rows_per_band=rows_per_band, min_content_chars=params.min_content_chars)
-    return docs.mapInArrow(body, schema)
+    return spread(docs, "id").mapInArrow(body, schema)
 
 
 def band_rows(signed: DataFrame, params: MinhashParams) -> DataFrame:
@@ -90,7 +92,7 @@ def shingle_sets(docs: DataFrame, params: MinhashParams) -> DataFrame:
     schema = T.StructType([docs.schema["id"], T.StructField("shingles", T.ArrayType(T.LongType()))])
     body = partial(kernels.shingle_set_arrow_batches, text_column="text", ngram_size=params.ngram_size,
                    unit=params.ngram_unit)
-    return docs.select("id", "text").mapInArrow(body, schema)
+    return spread(docs.select("id", "text"), "id").mapInArrow(body, schema)
 
 
 def exact_jaccard(pairs: DataFrame, sets: DataFrame, left: str, right: str) -> DataFrame:
@@ -176,7 +178,7 @@ def cluster(rows: DataFrame, membership: DataFrame | None, by_source: bool, para
     if membership is not None:
         graph = graph.unionByName(membership.where(F.col("id") != F.col("cluster_id"))
                                   .select(F.col("id").alias("src"), F.col("cluster_id").alias("dst")))
-    components = connected_components(graph, params.max_cc_iterations)
+    components = connected_components(graph, params.max_cc_iterations, params.cc_driver_max_edges)
     nodes = rows.groupBy("id").agg(F.first("source").alias("source"), F.first("num_bytes").alias("num_bytes"),
                                    F.max("is_new").alias("is_new"))
     labelled = (nodes.join(components.withColumnRenamed("node", "id"), "id", "left")

@@ -229,15 +229,24 @@ def test_source_priority_survivor_keeps_the_preferred_source(small):
 
 
 # --------------------------------------------------------------------------- components
-def test_large_star_small_star_labels_components_with_their_smallest_node(spark):
+@pytest.mark.parametrize("driver_max_edges", [0, 3, 100], ids=["spark", "over-the-driver-limit", "driver"])
+def test_components_are_labelled_with_their_smallest_node(spark, driver_max_edges):
+    """The same labels from large-star/small-star on Spark and from the driver's union-find (and from Spark
+    again when the graph has more edges than the driver may take)."""
     edges = [(i, i + 1) for i in range(1, 9)] + [(20, 25), (25, 23), (23, 21), (40, 41), (50, 44), (44, 47),
-                                                  (47, 50), (9, 3)]
+                                                  (47, 50), (9, 3), (60, 60)]
     got = {r.node: r.component for r in connected_components(
-        spark.createDataFrame(edges, "src long, dst long")).collect()}
-    nodes = sorted({n for e in edges for n in e})
-    assert got == _components(nodes, edges)
-    strings = connected_components(spark.createDataFrame([("b", "a"), ("c", "b"), ("x", "y")], "src string, dst string"))
-    assert {r.node: r.component for r in strings.collect()} == {"a": "a", "b": "a", "c": "a", "x": "x", "y": "x"}
+        spark.createDataFrame(edges, "src long, dst long"), driver_max_edges=driver_max_edges).collect()}
+    nodes = sorted({n for e in edges[:-1] for n in e})  # a self-loop alone makes no component
+    assert got == _components(nodes, edges[:-1]) and 60 not in got
+    # byte order, not locale order: "B" < "a" < "b" < "é" in UTF-8
+    strings = connected_components(spark.createDataFrame(
+        [("b", "a"), ("c", "b"), ("x", "y"), ("é", "b"), ("B", "x")], "src string, dst string"),
+        driver_max_edges=driver_max_edges)
+    assert {r.node: r.component for r in strings.collect()} == {
+        "a": "a", "b": "a", "c": "a", "é": "a", "x": "B", "y": "B", "B": "B"}
+    assert connected_components(spark.createDataFrame([], "src long, dst long"),
+                                driver_max_edges=driver_max_edges).count() == 0
 
 
 # --------------------------------------------------------------------------- bad input

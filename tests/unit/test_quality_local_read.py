@@ -35,3 +35,30 @@ def test_expectation_columns_include_condition_columns_and_refuse_engine_strings
                                 gxe.ExpectColumnValuesToBeUnique(column="id")]) == ["reason", "status", "id"]
     assert expectation_columns([gxe.ExpectColumnValuesToNotBeNull(column="reason", row_condition='status=="x"',
                                                                   condition_parser="spark")]) is None
+
+
+def test_row_count_from_the_delta_log_or_none_where_the_log_cannot_tell(tmp_path):
+    """The input-rows guard counts a local Delta input from its log (``numRecords`` of the active files) at
+    the version the run fingerprinted, and falls back to Spark (None) wherever the log's count may be wrong."""
+    import json
+
+    from pipelines.core.lakehouse import logged_row_count
+
+    path = tmp_path / "t"
+    write_deltalake(str(path), pa.table({"id": [1, 2, 3]}))
+    write_deltalake(str(path), pa.table({"id": [4, 5]}), mode="append")
+    write_deltalake(str(path), pa.table({"id": pa.array([], pa.int64())}), mode="overwrite")
+    ref = TableRef(path=str(path))
+    assert logged_row_count(ref, 2) == 0  # the overwrite removed both earlier files
+    assert logged_row_count(ref, 1) is None  # not the version the run read
+    write_deltalake(str(path), pa.table({"id": [6, 7]}), mode="append")
+    assert logged_row_count(ref) == 2
+    # a file without statistics: unknown, so Spark counts
+    commit = path / "_delta_log" / f"{3:020d}.json"
+    actions = [json.loads(line) for line in commit.read_text().splitlines() if line.strip()]
+    for action in actions:
+        action.get("add", {}).pop("stats", None)
+    commit.write_text("\n".join(json.dumps(a) for a in actions) + "\n")
+    assert logged_row_count(ref) is None
+    assert logged_row_count(TableRef(path=str(tmp_path / "no-table"))) is None
+    assert logged_row_count(TableRef(path="s3a://bucket/t")) is None

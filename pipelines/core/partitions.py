@@ -1,0 +1,30 @@
+"""Enough partitions for the CPU-bound steps: an input of one big file is one task otherwise.
+
+A Delta table written by one writer is often one Parquet file of one row group (delta-rs, pandas,
+``coalesce(1)``); Spark reads such a file as a single partition, so a Python kernel applied to it
+(``mapInArrow``: MinHash signatures, shingle sets) runs on one core while the others idle. Measured
+on 5,811 real documents (60 M characters) on 2 cores: signatures 15.6 s in one task.
+"""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("lakesieve.partitions")
+
+TASKS_PER_CORE = 2  # documents differ in length by 500x: a few tasks per core even out a long one
+
+
+def spread(df, *keys: str, tasks_per_core: int = TASKS_PER_CORE):
+    """``df`` hash-partitioned by ``keys`` into ``tasks_per_core`` tasks per core of the session when it has
+    fewer partitions than cores, else ``df`` as it is (a shuffle of the rows costs less than leaving cores
+    idle under a kernel, but nothing where the input already spans the cores). Spark Connect (no partition
+    count on the client) and any failure to count leave it as it is."""
+    try:
+        parts = df._jdf.rdd().getNumPartitions()  # plans the scan, runs no job
+        cores = df.sparkSession.sparkContext.defaultParallelism
+    except Exception as exc:  # noqa: BLE001 - Spark Connect has no _jdf / sparkContext
+        log.debug("partitions not counted (%s); the input keeps its partitioning", exc)
+        return df
+    if parts >= cores:
+        return df
+    return df.repartition(cores * tasks_per_core, *keys)
