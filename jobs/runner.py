@@ -367,6 +367,7 @@ def _run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     check_lakehouse(spec.lakehouse)
     if stage.expectations is not None and spec.quality.enabled:
         import pandas  # noqa: F401 - imported here first, so the two threads never import it at once
+
         from pipelines.core.quality import preload_in_background
 
         preload_in_background()
