@@ -62,3 +62,23 @@ def test_row_count_from_the_delta_log_or_none_where_the_log_cannot_tell(tmp_path
     assert logged_row_count(ref) is None
     assert logged_row_count(TableRef(path=str(tmp_path / "no-table"))) is None
     assert logged_row_count(TableRef(path="s3a://bucket/t")) is None
+
+
+def test_a_new_ledger_is_created_by_delta_rs_with_the_ledger_schema(tmp_path):
+    """A fresh lakehouse's first run appends its ledger row without a Spark job: the table is created by
+    delta-rs with the Spark schema's types and nullability (``spark`` is None here: a Spark write would fail)."""
+    from deltalake import DeltaTable
+
+    from pipelines.core import ledger
+
+    rec = ledger.RunRecord(run_id="minhash-1", stage="minhash", status="running", started_at=ledger.now())
+    assert ledger.append(None, tmp_path, rec) == 0
+    table = DeltaTable(str(tmp_path / "_lakesieve" / "runs"))
+    schema = pa.schema(table.schema().to_arrow())
+    fields = {f.name: f for f in schema}
+    assert schema.names == [c for c, _, _ in ledger.LEDGER_COLUMNS]
+    assert str(fields["started_at"].type) == "timestamp[us, tz=UTC]" and not fields["run_id"].nullable
+    assert table.history(1)[0]["userMetadata"] == "minhash-1"
+    rec.status, rec.ended_at = "success", ledger.now()
+    assert ledger.append(None, tmp_path, rec) == 1
+    assert [r["status"] for r in ledger.latest_states_local(tmp_path, stage="minhash")] == ["success"]
