@@ -297,7 +297,8 @@ def _append_with_delta_rs(ref: TableRef, rows: Sequence[dict], run_id: str, spar
         else:
             from pyspark.sql.pandas.types import to_arrow_schema
 
-            schema = to_arrow_schema(spark_schema())
+            # every column nullable, as Spark's Delta writer creates a table from any DataFrame
+            schema = pa.schema([f.with_nullable(True) for f in to_arrow_schema(spark_schema())])
         table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
         write_deltalake(str(path), table, mode="append",
                         commit_properties=CommitProperties(custom_metadata={"userMetadata": run_id}))

@@ -145,12 +145,14 @@ def test_claims_are_on_real_output_locations_not_on_spellings_or_stage_names(spa
 
 
 def test_appends_by_delta_rs_and_spark_make_one_ledger_both_engines_read_alike(spark, tmp_path, monkeypatch):
-    """A local ledger is appended with delta-rs once it exists (Spark creates it); each append's version
+    """A local ledger is appended with delta-rs (Spark where delta-rs may not write); each append's version
     is the commit that carries its run id, and Spark, delta-rs and the runner's checks read the same rows,
-    timestamps included, whichever engine wrote them."""
+    timestamps included, whichever engine wrote them. A new ledger is created by either engine alike."""
     root = str(tmp_path)
     first = _rec("a1", "running", 1)
-    assert ledger.append(spark, root, first) == 0  # a new ledger: Spark creates it
+    monkeypatch.setenv("LAKESIEVE_DELTA_RS_APPENDS", "0")
+    assert ledger.append(spark, root, first) == 0  # a new ledger created by Spark
+    monkeypatch.delenv("LAKESIEVE_DELTA_RS_APPENDS")
     v1 = ledger.append(spark, root, _rec("a1", "success", 1, ended=2, outputs={"out": 0}))
     monkeypatch.setenv("LAKESIEVE_DELTA_RS_APPENDS", "0")
     v2 = ledger.append(spark, root, _rec("a2", "running", 3))  # Spark again
@@ -169,6 +171,17 @@ def test_appends_by_delta_rs_and_spark_make_one_ledger_both_engines_read_alike(s
     assert [r.run_id for r in ledger.unfinished(spark, root, "s")] == ["a2"]
     assert ledger.find_reusable(spark, root, "s", "c", "i").output_versions == {"out": 0}
     assert [r["run_id"] for r in ledger.stage_runs(spark, root, "s", version=1)] == ["a1", "a1"]
+    # created by delta-rs (a fresh lakehouse's first run), appended by Spark: the same schema for Spark
+    other = str(tmp_path / "other")
+    assert ledger.append(spark, other, _rec("b1", "running", 1)) == 0
+    monkeypatch.setenv("LAKESIEVE_DELTA_RS_APPENDS", "0")
+    assert ledger.append(spark, other, _rec("b1", "success", 1, ended=2)) == 1
+    first_engine = json.loads(open(tmp_path / "other" / "_lakesieve" / "runs" / "_delta_log" / f"{0:020d}.json")
+                              .readline())["commitInfo"].get("engineInfo", "")
+    assert first_engine.startswith("delta-rs")
+    assert ledger.read_all(spark, other).schema == ledger.read_all(spark, root).schema
+    assert sorted((r["run_id"], r["status"], r["ended_at"]) for r in ledger.read_all(spark, other).collect()) == [
+        ("b1", "running", None), ("b1", "success", T0 + timedelta(minutes=2))]
 
 
 _APPENDER = r'''
