@@ -55,16 +55,20 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams, clock: Ste
     clock = clock or StepClock()
     documents, previous_index = inputs["documents"], inputs.get("previous_index")
     every = steps.standard_documents(documents)
-    # a null id cannot be kept, matched or indexed: it is set aside with its reason, never lost
-    null_ids = every.where(F.col("id").isNull()).select("id", "source", "num_bytes", F.lit(NULL_ID).alias("reason"))
     docs = every.where(F.col("id").isNotNull())
-    check_unique_ids(documents, "documents")
     if previous_index is not None:
         steps.check_previous_index(previous_index, documents, params)
-
     clock.lap("checks")
-    signed = steps.compute_signatures(docs, params).localCheckpoint(eager=True)
+    # one pass over the text: every row's signature (or reason) and size, kept; the id check, the rejected
+    # rows and the per-source counts read this instead of the input (each re-read all of the text before)
+    signed_all = steps.compute_signatures(every, params).localCheckpoint(eager=True)
     clock.lap("signatures")
+    check_unique_ids(signed_all, "documents")
+    clock.lap("checks")
+    # a null id cannot be kept, matched or indexed: it is set aside with its reason, never lost
+    null_ids = signed_all.where(F.col("id").isNull()).select("id", "source", "num_bytes",
+                                                             F.lit(NULL_ID).alias("reason"))
+    signed = signed_all.where(F.col("id").isNotNull())
     rejected = signed.where(F.col("reason").isNotNull()).select("id", "source", "reason") \
         .unionByName(null_ids.select("id", "source", "reason"))
     new_rows = steps.band_rows(signed.where(F.col("reason").isNull()), params).withColumn("is_new", F.lit(True))
@@ -119,7 +123,7 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams, clock: Ste
                 F.lit(params.scope).alias("scope"))
 
     new_dups = duplicates.where(~F.col("from_previous_batch")).select("id", F.lit("duplicate").alias("_status"))
-    status = (docs.select("id", "source", "num_bytes")
+    status = (signed.select("id", "source", "num_bytes")
               .join(rejected.select("id", F.col("reason").alias("_status")).unionByName(new_dups), "id", "left")
               .withColumn("_status", F.coalesce("_status", F.lit("kept")))
               .unionByName(null_ids.withColumnRenamed("reason", "_status")))
