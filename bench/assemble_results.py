@@ -34,10 +34,16 @@ def main() -> None:
     (HERE / "RESULTS.md").write_text("\n\n".join(parts) + "\n")
 
 
+KEEP = "<!-- notes: what follows is kept when the benchmark rewrites this file -->"
+
+
 def write_section(name: str, lines: list[str]) -> Path:
-    """Write a benchmark's markdown to bench/results/<name>.md, print it, and rebuild RESULTS.md."""
+    """Write a benchmark's markdown to bench/results/<name>.md, print it, and rebuild RESULTS.md. What
+    follows a :data:`KEEP` marker in the file (notes on the figures, earlier runs) is kept below."""
     out = HERE / "results" / f"{name}.md"
-    out.write_text("\n".join(lines) + "\n")
+    old = out.read_text() if out.exists() else ""
+    kept = old[old.index(KEEP):] if KEEP in old else ""
+    out.write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
     print("\n".join(lines))
     print(f"wrote {out}")
     main()

@@ -12,14 +12,18 @@ import logging
 log = logging.getLogger("lakesieve.partitions")
 
 TASKS_PER_CORE = 2  # documents differ in length by 500x: a few tasks per core even out a long one
+MIN_BYTES = 4 * 2**20  # below this (the plan's size estimate: compressed files), the shuffle costs more than it saves
 
 
-def spread(df, *keys: str, tasks_per_core: int = TASKS_PER_CORE):
+def spread(df, *keys: str, tasks_per_core: int = TASKS_PER_CORE, min_bytes: int = MIN_BYTES):
     """``df`` hash-partitioned by ``keys`` into ``tasks_per_core`` tasks per core of the session when it has
-    fewer partitions than cores, else ``df`` as it is (a shuffle of the rows costs less than leaving cores
-    idle under a kernel, but nothing where the input already spans the cores). Spark Connect (no partition
-    count on the client) and any failure to count leave it as it is."""
+    fewer partitions than cores and Spark's size estimate of it is at least ``min_bytes``, else ``df`` as
+    it is (a shuffle of the rows costs less than leaving cores idle under a kernel, but nothing where the
+    input already spans the cores, and more than it saves on a small input: the demo's 200 documents).
+    Spark Connect (no partition count on the client) and any failure to count leave it as it is."""
     try:
+        if int(str(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())) < min_bytes:
+            return df
         parts = df._jdf.rdd().getNumPartitions()  # plans the scan, runs no job
         cores = df.sparkSession.sparkContext.defaultParallelism
     except Exception as exc:  # noqa: BLE001 - Spark Connect has no _jdf / sparkContext
