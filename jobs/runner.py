@@ -365,12 +365,6 @@ def _run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
     t0 = time.time()
     clock = StepClock()  # the run's own phases, beside the stage's steps: seconds.run.<phase>
     check_lakehouse(spec.lakehouse)
-    if stage.expectations is not None and spec.quality.enabled:
-        import pandas  # noqa: F401 - imported here first, so the two threads never import it at once
-
-        from pipelines.core.quality import preload_in_background
-
-        preload_in_background()
     runs = ledger.stage_runs(spark, spec.lakehouse, stage.name)
     recover_unfinished(spark, stage, spec.lakehouse, runs)
     clock.lap("run.ledger")
@@ -413,6 +407,13 @@ def _run_stage(spark, stage: Stage, spec: RunSpec) -> RunResult:
             ledger.append(spark, spec.lakehouse, record)
             raise
         clock.lap("run.claim")  # the run's first ledger row, the concurrency check and the output locks
+        if stage.expectations is not None and spec.quality.enabled:
+            # only a run that will transform pays for it (not one refused, skipped or failing on its inputs)
+            import pandas  # noqa: F401 - imported here first, so the two threads never import it at once
+
+            from pipelines.core.quality import preload_in_background
+
+            preload_in_background()
         return _run_held(spark, stage, spec, frames, record, previous, held, t0, clock)
     finally:
         if locks is not None:

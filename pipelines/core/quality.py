@@ -74,8 +74,8 @@ _preload: threading.Thread | None = None
 
 def preload_in_background() -> None:
     """Start importing Great Expectations on a daemon thread (4-7 s of imports on this machine: GX, altair,
-    pyspark.ml, ...) while the run reads and transforms its inputs, when the main thread mostly waits on the
-    JVM; every use of GX here waits for it first (:func:`_gx_ready`). Profiled on a cold ``lakesieve run
+    pyspark.ml, ...) while the run transforms its inputs (started once it has claimed its outputs), when
+    the main thread mostly waits on the JVM; every use of GX here waits for it first (:func:`_gx_ready`). Profiled on a cold ``lakesieve run
     minhash``: the import was 7.0 s of its quality step. ``LAKESIEVE_PRELOAD_GX=0`` turns it off. A failed
     import in the thread is only logged: the first use imports it again and raises there."""
     global _preload
