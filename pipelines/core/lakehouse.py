@@ -280,9 +280,10 @@ def _delta_rs_may_write(path: Path) -> bool:
 def _append_with_delta_rs(ref: TableRef, rows: Sequence[dict], run_id: str, spark_schema) -> int | None:
     """The version delta-rs committed ``rows`` at, or None when it did not commit them (the caller then
     writes through Spark: only a failure *before* the commit falls back, so a row is never written twice).
-    A table that does not exist yet is created with ``spark_schema()`` in Arrow terms; of two runs creating
-    it at once, one commits version 0 (delta-rs's commit never replaces a file) and the other appends
-    through Spark."""
+    A table that does not exist yet is created with ``spark_schema()`` in Arrow terms; of two writers
+    creating it at once, one commits version 0 (delta-rs's commit never replaces a file) and delta-rs
+    commits the other's rows as an append after it (tests/unit/test_runs_without_spark.py races two
+    processes without Spark: no row lost, versions 0-19 each once)."""
     path = local_path(ref)
     if path is None or not _delta_rs_may_write(path):
         return None

@@ -49,16 +49,18 @@ def components_in_driver(edges: DataFrame, max_edges: int) -> DataFrame | None:
     driver cannot order as Spark does (then the Spark rounds run)."""
     import numpy as np
     import pyarrow as pa
+    from pyspark.sql import types as T
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components as csgraph_components
 
+    spark_type = edges.schema["src"].dataType
+    if not isinstance(spark_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.StringType)):
+        log.debug("components on Spark: ids of type %s", spark_type.simpleString())
+        return None  # Spark's order of other types (floats with NaN, decimals, binary) is not numpy's
     table = edges.select("src", "dst").limit(max_edges + 1).toArrow()
     if table.num_rows > max_edges:
         return None
     id_type = table.schema.field("src").type
-    if not (pa.types.is_integer(id_type) or pa.types.is_string(id_type) or pa.types.is_large_string(id_type)):
-        log.debug("components on Spark: ids of type %s", id_type)
-        return None  # Spark's order of other types (floats with NaN, decimals, binary) is not numpy's
     src = table.column("src").to_numpy(zero_copy_only=False)
     dst = table.column("dst").to_numpy(zero_copy_only=False)
     keep = src != dst  # a self-loop alone puts no node in a component (as on Spark)
@@ -67,10 +69,9 @@ def components_in_driver(edges: DataFrame, max_edges: int) -> DataFrame | None:
     nodes, codes = np.unique(np.concatenate([src, dst]), return_inverse=True)
     n, m = len(nodes), len(src)
     graph = coo_matrix((np.ones(m, dtype=np.int8), (codes[:m], codes[m:])), shape=(n, n))
-    count, labels = csgraph_components(graph, directed=False)
-    smallest = np.full(count, n, dtype=np.int64)
-    np.minimum.at(smallest, labels, np.arange(n))  # nodes are sorted: the first code is the smallest id
-    out = pa.table({"node": pa.array(nodes, id_type), "component": pa.array(nodes[smallest[labels]], id_type)})
+    _, labels = csgraph_components(graph, directed=False)
+    _, first = np.unique(labels, return_index=True)  # nodes are sorted: a label's first node is its smallest
+    out = pa.table({"node": pa.array(nodes, id_type), "component": pa.array(nodes[first[labels]], id_type)})
     return edges.sparkSession.createDataFrame(out)
 
 

@@ -206,7 +206,7 @@ def test_two_processes_appending_at_once_lose_no_row_and_get_their_own_versions(
     import sys
 
     root = str(tmp_path)
-    ledger.append(spark, root, _rec("seed", "running", 0))  # Spark creates the ledger
+    ledger.append(spark, root, _rec("seed", "running", 0))  # creates the ledger (delta-rs)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, root, who, "15"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for who in ("a", "b")]

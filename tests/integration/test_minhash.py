@@ -247,6 +247,10 @@ def test_components_are_labelled_with_their_smallest_node(spark, driver_max_edge
         "a": "a", "b": "a", "c": "a", "é": "a", "x": "B", "y": "B", "B": "B"}
     assert connected_components(spark.createDataFrame([], "src long, dst long"),
                                 driver_max_edges=driver_max_edges).count() == 0
+    # ids the driver does not order as Spark does (doubles) always take the Spark rounds
+    doubles = connected_components(spark.createDataFrame([(1.5, 0.5), (2.5, 1.5)], "src double, dst double"),
+                                   driver_max_edges=driver_max_edges)
+    assert {r.node: r.component for r in doubles.collect()} == {0.5: 0.5, 1.5: 0.5, 2.5: 0.5}
 
 
 # --------------------------------------------------------------------------- bad input

@@ -40,3 +40,45 @@ def test_runs_reads_the_ledger_without_pyspark_or_pandas(tmp_path):
     assert [ln.split()[0] for ln in lines[2:5]] == ["minhash-002", "minhash-001", "minhash-000"]
     assert all(" success " in ln and "30.0s" in ln for ln in lines[2:5])
     assert lines[-1] == "LOADED False False"
+
+
+_CREATOR = r'''
+import json, sys, time
+from datetime import datetime
+from pipelines.core import ledger
+import deltalake, pyarrow, pyspark.sql.pandas.types  # imported before the start line, not between the racers
+root, who, n, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+time.sleep(max(0.0, start - time.time()))  # both processes begin their first append at the same instant
+out = []
+for i in range(n):
+    rec = ledger.RunRecord(run_id=f"{who}-{i}", stage="s", status="running", started_at=datetime(2026, 1, 1))
+    out.append((rec.run_id, ledger.append(None, root, rec, compact_every=0)))  # no Spark: a fallback crashes
+print(json.dumps(out))
+'''
+
+
+def test_two_processes_creating_a_new_ledger_at_once_lose_no_row(tmp_path):
+    """A race on a fresh lakehouse: two processes each append 10 ledger rows, the first of each racing to
+    create the table. Without a Spark session (a fallback to Spark would crash), the loser of the creation
+    must append to the winner's table: every row once, every version distinct, version 0 one of them."""
+    import os
+    import time
+
+    from pipelines.core import ledger
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = str(time.time() + 8)
+    procs = [subprocess.Popen([sys.executable, "-c", _CREATOR, str(tmp_path), who, "10", start], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for who in ("a", "b")]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+        results += [tuple(x) for x in json.loads(out.strip().splitlines()[-1])]
+    versions = sorted(v for _, v in results)
+    assert versions == list(range(20))
+    log = tmp_path / "_lakesieve" / "runs" / "_delta_log"
+    for run_id, v in results:
+        assert json.loads((log / f"{v:020d}.json").read_text().splitlines()[0])["commitInfo"]["userMetadata"] == run_id
+    rows = sorted(r["run_id"] for r in ledger._local_rows(tmp_path))
+    assert rows == sorted(f"{w}-{i}" for w in "ab" for i in range(10))
