@@ -43,9 +43,19 @@ def commit_of(table: Path, user_metadata: str, *, newest: int = 50) -> tuple[int
             if '"commitInfo"' in line:
                 info = json.loads(line).get("commitInfo") or {}
                 if info.get("userMetadata") == user_metadata:
-                    return v, dict(info.get("operationMetrics") or {})
+                    return v, _spark_metrics(dict(info.get("operationMetrics") or {}), lines)
                 break
     return None
+
+
+def _spark_metrics(metrics: dict, lines: list[str]) -> dict:
+    """A commit's operation metrics under Spark's names: a delta-rs commit records ``num_added_rows`` where
+    Spark records ``numOutputRows``, and no byte count, which is the sum of its ``add`` actions' sizes."""
+    if "numOutputRows" in metrics or "num_added_rows" not in metrics:
+        return metrics
+    adds = [json.loads(line)["add"] for line in lines if '"add"' in line and line.startswith('{"add"')]
+    return {**metrics, "numOutputRows": str(metrics["num_added_rows"]), "numFiles": str(len(adds)),
+            "numOutputBytes": str(sum(int(a.get("size", 0)) for a in adds))}
 
 
 def data_file(table: Path, add_path: str) -> Path:

@@ -183,12 +183,19 @@ def write_table(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] =
     return write_commit(df, ref, run_id, partition_by=partition_by, mode=mode).version
 
 
-def write_commit(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] = (), mode: str = "overwrite") -> Commit:
+def write_commit(df, ref: TableRef, run_id: str, *, partition_by: Sequence[str] = (), mode: str = "overwrite",
+                 driver_max_bytes: int = 0) -> Commit:
     """Write ``df`` as one Delta commit tagged with ``run_id``; return the commit.
 
     Every write commits, even one that changes nothing (an empty table overwritten with no rows):
     Delta skips recording such commits by default, which would leave the run without a version
-    of its own to record and roll back to."""
+    of its own to record and roll back to. ``driver_max_bytes`` > 0: an overwrite of a local table
+    that Spark estimates at most that size is committed by delta-rs from the rows collected as Arrow
+    (:func:`_overwrite_with_delta_rs`), the same table Spark's writer would make, without its commit."""
+    if driver_max_bytes > 0 and mode == "overwrite":
+        done = _overwrite_with_delta_rs(df, ref, run_id, partition_by, driver_max_bytes)
+        if done is not None:
+            return done
     df.sparkSession.conf.set("spark.databricks.delta.skipRecordingEmptyCommits", "false")
     writer = (df.write.format("delta").mode(mode)
               .option("userMetadata", run_id))
@@ -313,6 +320,74 @@ def _append_with_delta_rs(ref: TableRef, rows: Sequence[dict], run_id: str, spar
     if after is None or after == before:
         raise ConcurrentRunError(f"the append of run {run_id} is not in the log of '{ref.label}'")
     return after[0]
+
+
+def _spark_like_arrow_type(t):
+    """``t`` as Spark's Delta writer stores it (every field and element nullable, timestamps in UTC), or
+    None for a type whose Delta form delta-rs would make differently (a timestamp without time zone needs a
+    table feature Spark's writer does not add for it; intervals, ``void``)."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz="UTC") if t.tz else None
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        inner = _spark_like_arrow_type(t.value_type)
+        return None if inner is None else pa.list_(pa.field("element", inner, True))
+    if pa.types.is_struct(t):
+        fields = [(f.name, _spark_like_arrow_type(f.type)) for f in t]
+        return None if any(x is None for _, x in fields) else pa.struct([pa.field(n, x, True) for n, x in fields])
+    if pa.types.is_map(t):
+        key, item = _spark_like_arrow_type(t.key_type), _spark_like_arrow_type(t.item_type)
+        return None if key is None or item is None else pa.map_(key, pa.field("value", item, True))
+    plain = (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_string(t)
+             or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+             or pa.types.is_date32(t) or pa.types.is_decimal(t))
+    return t if plain else None
+
+
+def _overwrite_with_delta_rs(df, ref: TableRef, run_id: str, partition_by: Sequence[str], max_bytes: int) -> Commit | None:
+    """Overwrite a small local table with ``df``'s rows by delta-rs: one Spark job collects them as Arrow and
+    delta-rs commits them with ``run_id`` (measured: 0.08 s + 0.01 s against 1.0 s for Spark's Delta writer
+    on a warm session, per table). None, with nothing committed, where Spark's writer must do it: not a local
+    plain disk (:func:`_delta_rs_may_write`), no size estimate (Spark Connect) or one above ``max_bytes``,
+    column names that need column mapping, field metadata, a type delta-rs stores otherwise
+    (:func:`_spark_like_arrow_type`), or a table delta-rs cannot write (a table feature it lacks). A write
+    that a concurrent commit made fail is :class:`ConcurrentRunError`."""
+    from pipelines.core.partitions import estimated_bytes
+
+    path = local_path(ref)
+    if (path is None or not _delta_rs_may_write(path) or (path.exists() and not path.is_dir())
+            or any(set(f.name) & _DELTA_UNSAFE_CHARS or f.metadata for f in df.schema.fields)):
+        return None
+    size = estimated_bytes(df)
+    if size is None or size > max_bytes:
+        return None
+    import pyarrow as pa
+
+    data = df.toArrow()
+    types = [_spark_like_arrow_type(f.type) for f in data.schema]
+    if any(t is None for t in types):
+        return None
+    data = data.cast(pa.schema([pa.field(f.name, t, True) for f, t in zip(data.schema, types)]))
+    before = delta_log.commit_of(path, run_id)
+    try:
+        from deltalake import CommitProperties, write_deltalake
+        from deltalake.exceptions import CommitFailedError
+
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            write_deltalake(str(path), data, mode="overwrite", schema_mode="overwrite",
+                            partition_by=list(partition_by) or None,
+                            commit_properties=CommitProperties(custom_metadata={"userMetadata": run_id}))
+        except CommitFailedError as exc:
+            raise ConcurrentRunError(f"another run committed to '{ref.label}' while this one was writing; "
+                                     f"this run's write was not kept ({cause_line(exc)})") from exc
+    except ConcurrentRunError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decided below: committed (keep it) or not (Spark writes it)
+        log.debug("delta-rs could not overwrite '%s' (%s)", ref.label, cause_line(exc))
+    after = delta_log.commit_of(path, run_id)
+    return Commit(*after) if after is not None and after != before else None
 
 
 def compact(spark, ref: TableRef) -> bool:

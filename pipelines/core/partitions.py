@@ -16,15 +16,26 @@ TASKS_PER_CORE = 2  # documents differ in length by 500x: a few tasks per core e
 MIN_BYTES = 4 * 2**20  # below this (the plan's size estimate: compressed files), the shuffle costs more than it saves
 
 
+def estimated_bytes(df) -> int | None:
+    """Spark's size estimate of ``df``'s optimised plan (the files' bytes for a scan, the rows' for a
+    checkpoint), with no job; None where there is none to read (Spark Connect has no ``_jdf``)."""
+    try:
+        return int(str(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+    except Exception as exc:  # noqa: BLE001 - Spark Connect, or a plan without statistics
+        log.debug("no size estimate (%s)", exc)
+        return None
+
+
 def spread(df, *keys: str, tasks_per_core: int = TASKS_PER_CORE, min_bytes: int = MIN_BYTES):
     """``df`` hash-partitioned by ``keys`` into ``tasks_per_core`` tasks per core of the session when it is
     read from fewer files than cores and Spark's size estimate of it is at least ``min_bytes``, else ``df``
     as it is (a shuffle of the rows costs less than leaving cores idle under a kernel, but nothing where the
     input already spans the cores, and more than it saves on a small input: the demo's 200 documents).
     Spark Connect (no partition count on the client) and any failure to count leave it as it is."""
+    size = estimated_bytes(df)
+    if size is None or size < min_bytes:
+        return df
     try:
-        if int(str(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())) < min_bytes:
-            return df
         # files, not partitions: Spark splits one file into a partition per core by byte range, but a
         # Parquet row group is read whole by one of them, so the others are empty (measured: 4 partitions,
         # one task doing all the work)

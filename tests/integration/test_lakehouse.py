@@ -93,3 +93,57 @@ def test_names_with_quotes_backticks_and_keywords_are_data(spark, tmp_path):
         lakehouse.write_table(df, TableRef.parse("default.`x; drop table y`"), "run-bad")
     with pytest.raises(InputNotFoundError, match="does not exist"):
         lakehouse.read_table(spark, TableRef(name="default.no_such_table"))
+
+
+# --------------------------------------------------------------------------- small outputs committed by delta-rs
+_MANY_TYPES = """
+    SELECT CAST(id AS TINYINT) AS b, CAST(id AS SMALLINT) AS s, CAST(id AS INT) AS i, id AS l,
+           CAST(id AS FLOAT) / 3 AS f, CAST(id AS DOUBLE) / 7 AS d, CAST(id AS DECIMAL(12, 3)) / 4 AS dec,
+           id % 2 = 0 AS flag, CASE WHEN id = 1 THEN NULL ELSE concat('t', id) END AS txt, CAST(concat('b', id) AS BINARY) AS bin,
+           date_add(DATE '2024-02-28', CAST(id AS INT)) AS day, TIMESTAMP '2024-03-31 01:30:00' + make_interval(0, 0, 0, 0, CAST(id AS INT)) AS ts,
+           array(id, NULL) AS arr, named_struct('x', id, 'y', array(CAST(id AS STRING))) AS st, map('k', id) AS m
+    FROM range(5)"""
+
+
+def _delta_table(spark, path):
+    df = spark.read.format("delta").load(str(path))
+    return df.schema, sorted(map(tuple, df.orderBy("l").collect()), key=repr)
+
+
+def test_a_small_local_overwrite_by_delta_rs_makes_the_table_sparks_writer_makes(spark, tmp_path):
+    df = spark.sql(_MANY_TYPES).localCheckpoint(eager=True)
+    by_spark = lakehouse.write_commit(df, TableRef(path=str(tmp_path / "spark")), "run-1")
+    by_rs = lakehouse.write_commit(df, TableRef(path=str(tmp_path / "rs")), "run-1", driver_max_bytes=2**20)
+    info = (tmp_path / "rs" / "_delta_log" / "00000000000000000000.json").read_text()
+    assert '"engineInfo":"delta-rs' in info and '"userMetadata":"run-1"' in info  # delta-rs wrote it, for the run
+    assert by_rs.version == by_spark.version == 0
+    assert by_rs.metrics["numOutputRows"] == "5" and int(by_rs.metrics["numOutputBytes"]) > 0
+    assert _delta_table(spark, tmp_path / "rs") == _delta_table(spark, tmp_path / "spark")
+    # the next overwrite changes the schema and partitions the table; a table Spark wrote is overwritten too
+    narrow = spark.sql("SELECT id, CAST(id % 2 AS STRING) AS part FROM range(3)")
+    for name in ("spark", "rs"):
+        commit = lakehouse.write_commit(narrow, TableRef(path=str(tmp_path / name)), "run-2", partition_by=["part"],
+                                        driver_max_bytes=2**20)
+        assert commit.version == 1 and commit.metrics["numOutputRows"] == "3"
+        back = spark.read.format("delta").load(str(tmp_path / name))
+        assert back.columns == ["id", "part"] and sorted(r.id for r in back.collect()) == [0, 1, 2]
+        assert spark.sql(f"DESCRIBE DETAIL delta.`{tmp_path / name}`").first()["partitionColumns"] == ["part"]
+    # an empty overwrite still commits, for its run
+    empty = lakehouse.write_commit(narrow.limit(0), TableRef(path=str(tmp_path / "rs")), "run-3", driver_max_bytes=2**20)
+    assert empty.version == 2 and spark.read.format("delta").load(str(tmp_path / "rs")).count() == 0
+
+
+@pytest.mark.parametrize("case", ["too big", "timestamp_ntz", "column mapping", "turned off"])
+def test_what_delta_rs_must_not_write_goes_through_sparks_writer(spark, tmp_path, monkeypatch, case):
+    df = {"too big": spark.range(1000),
+          "timestamp_ntz": spark.sql("SELECT 1 AS id, TIMESTAMP_NTZ '2024-01-01 00:00:00' AS t"),
+          "column mapping": spark.sql("SELECT 1 AS `an id`"),
+          "turned off": spark.range(3)}[case]
+    if case == "turned off":
+        monkeypatch.setenv("LAKESIEVE_DELTA_RS_APPENDS", "0")
+    commit = lakehouse.write_commit(df, TableRef(path=str(tmp_path / "t")), "run-1",
+                                    driver_max_bytes=100 if case == "too big" else 2**20)
+    info = (tmp_path / "t" / "_delta_log" / "00000000000000000000.json").read_text()
+    assert "delta-rs" not in info and '"userMetadata":"run-1"' in info and commit.version == 0
+    assert spark.read.format("delta").load(str(tmp_path / "t")).schema == df.schema.__class__(
+        [f.__class__(f.name, f.dataType, True) for f in df.schema.fields])
