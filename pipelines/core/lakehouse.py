@@ -345,6 +345,20 @@ def _spark_like_arrow_type(t):
     return t if plain else None
 
 
+def _small(df, max_bytes: int) -> bool:
+    """Whether ``df`` is small enough to collect for delta-rs: Spark estimates the plan at most ``max_bytes``,
+    or (a join's or an aggregate's estimate multiplies its inputs' sizes, so a few thousand rows are
+    estimated at terabytes) the relations it reads at most a quarter of that: the stages' outputs are
+    subsets, annotations and summaries of their inputs."""
+    from pipelines.core.partitions import estimated_bytes, leaf_bytes
+
+    size = estimated_bytes(df)
+    if size is not None and size <= max_bytes:
+        return True
+    read = leaf_bytes(df)
+    return read is not None and read <= max_bytes // 4
+
+
 def _overwrite_with_delta_rs(df, ref: TableRef, run_id: str, partition_by: Sequence[str], max_bytes: int) -> Commit | None:
     """Overwrite a small local table with ``df``'s rows by delta-rs: one Spark job collects them as Arrow and
     delta-rs commits them with ``run_id`` (measured: 0.08 s + 0.01 s against 1.0 s for Spark's Delta writer
@@ -353,18 +367,18 @@ def _overwrite_with_delta_rs(df, ref: TableRef, run_id: str, partition_by: Seque
     column names that need column mapping, field metadata, a type delta-rs stores otherwise
     (:func:`_spark_like_arrow_type`), or a table delta-rs cannot write (a table feature it lacks). A write
     that a concurrent commit made fail is :class:`ConcurrentRunError`."""
-    from pipelines.core.partitions import estimated_bytes
-
     path = local_path(ref)
     if (path is None or not _delta_rs_may_write(path) or (path.exists() and not path.is_dir())
-            or any(set(f.name) & _DELTA_UNSAFE_CHARS or f.metadata for f in df.schema.fields)):
-        return None
-    size = estimated_bytes(df)
-    if size is None or size > max_bytes:
+            or any(set(f.name) & _DELTA_UNSAFE_CHARS or f.metadata for f in df.schema.fields)
+            or not _small(df, max_bytes)):
         return None
     import pyarrow as pa
 
-    data = df.toArrow()
+    try:
+        data = df.toArrow()
+    except Exception as exc:  # noqa: BLE001 - e.g. more than spark.driver.maxResultSize: Spark's writer
+        log.debug("'%s' not collected for delta-rs (%s); writing with Spark", ref.label, cause_line(exc))
+        return None
     types = [_spark_like_arrow_type(f.type) for f in data.schema]
     if any(t is None for t in types):
         return None

@@ -26,6 +26,29 @@ def estimated_bytes(df) -> int | None:
         return None
 
 
+def leaf_bytes(df) -> int | None:
+    """The sum of the sizes of the relations ``df`` reads, with no job: files and local rows by Spark's
+    estimate, a checkpoint by the bytes its blocks hold (its estimate is the plan's before it was computed:
+    gigabytes for a join of a few thousand rows); None where one of them has no size (rows Spark took as an
+    uncached RDD) or there is no plan to read (Spark Connect)."""
+    try:
+        leaves = df._jdf.queryExecution().optimizedPlan().collectLeaves().iterator()
+        cached = {int(i.id()): int(i.memSize()) + int(i.diskSize())
+                  for i in df.sparkSession.sparkContext._jsc.sc().getRDDStorageInfo()}
+        total = 0
+        while leaves.hasNext():
+            leaf = leaves.next()
+            size = cached.get(int(leaf.rdd().id())) if leaf.nodeName() == "LogicalRDD" else None
+            size = int(str(leaf.stats().sizeInBytes())) if size is None else size
+            if size >= 2**63 - 1:
+                return None
+            total += size
+        return total
+    except Exception as exc:  # noqa: BLE001 - Spark Connect, or a plan without statistics
+        log.debug("no leaf sizes (%s)", exc)
+        return None
+
+
 def spread(df, *keys: str, tasks_per_core: int = TASKS_PER_CORE, min_bytes: int = MIN_BYTES):
     """``df`` hash-partitioned by ``keys`` into ``tasks_per_core`` tasks per core of the session when it is
     read from fewer files than cores and Spark's size estimate of it is at least ``min_bytes``, else ``df``

@@ -147,3 +147,23 @@ def test_what_delta_rs_must_not_write_goes_through_sparks_writer(spark, tmp_path
     assert "delta-rs" not in info and '"userMetadata":"run-1"' in info and commit.version == 0
     assert spark.read.format("delta").load(str(tmp_path / "t")).schema == df.schema.__class__(
         [f.__class__(f.name, f.dataType, True) for f in df.schema.fields])
+
+
+def test_a_join_of_small_checkpoints_is_written_by_delta_rs_though_spark_estimates_it_at_gigabytes(spark, tmp_path):
+    from pipelines.core.partitions import estimated_bytes, leaf_bytes
+
+    left = spark.sql("SELECT id, id % 10 AS k FROM range(1000)").localCheckpoint(eager=True)
+    right = spark.sql("SELECT id AS k, repeat('x', id) AS pad FROM range(10)").localCheckpoint(eager=True)
+    # 100 x 100 pairs per key, counted: 10 rows
+    joined = (left.join(right, "k").join(left.withColumnRenamed("id", "other"), "k").groupBy("k").count()
+              .join(left.groupBy("k").count().withColumnRenamed("count", "n"), "k"))
+    limit = 4 * leaf_bytes(joined)  # the blocks' bytes: about 75 per row
+    assert leaf_bytes(joined) < 2**20 and estimated_bytes(joined) > limit  # the plan's guess is far above them
+    commit = lakehouse.write_commit(joined, TableRef(path=str(tmp_path / "t")), "run-1", driver_max_bytes=limit)
+    assert "delta-rs" in (tmp_path / "t" / "_delta_log" / "00000000000000000000.json").read_text()
+    assert commit.metrics["numOutputRows"] == "10"
+    assert sorted(tuple(r) for r in spark.read.format("delta").load(str(tmp_path / "t")).collect()) == \
+        [(k, 10000, 100) for k in range(10)]
+    # the same rows over a tight limit go through Spark's writer
+    lakehouse.write_commit(joined, TableRef(path=str(tmp_path / "u")), "run-1", driver_max_bytes=leaf_bytes(joined))
+    assert "delta-rs" not in (tmp_path / "u" / "_delta_log" / "00000000000000000000.json").read_text()
