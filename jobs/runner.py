@@ -48,7 +48,8 @@ _GUARD_KEYS = {"min_input_rows"}
 QUALITY_LOCAL_MAX_BYTES = 256 * 2**20  # an output's files, at most, for its suite to run in the driver
 log = logging.getLogger("lakesieve.runner")
 # an output that Spark estimates at most this size, going to local disk, is committed by delta-rs from rows
-# collected in the driver (lakehouse.write_commit): ~1 s less per output table
+# collected in the driver (lakehouse.write_commit): ~1 s less per output table; LAKESIEVE_OUTPUT_DRIVER_MAX_BYTES
+# sets it (0: Spark's writer commits every output)
 OUTPUT_DRIVER_MAX_BYTES = 64 * 2**20
 METRICS_LOCAL_MAX_BYTES = 64 * 2**20  # an output's files, at most, for its metrics to run on rows sent from the driver
 
@@ -430,6 +431,7 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
     run_id = record.run_id
     commits: dict[str, lakehouse.Commit] = {}
     try:
+        driver_max_bytes = _output_driver_max_bytes()
         fault_point("transform")
         produced = stage.transform(frames, spec.params)
         # a NamedTuple of results (outputs plus what was decided, e.g. an epsilon) or a mapping of outputs
@@ -442,7 +444,7 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
             held.check()  # never commit after another host has recovered this run as dead
             commits[out.name] = lakehouse.write_commit(outputs[out.name], spec.outputs[out.name], run_id,
                                                        partition_by=out.partition_by,
-                                                       driver_max_bytes=OUTPUT_DRIVER_MAX_BYTES)
+                                                       driver_max_bytes=driver_max_bytes)
             clock.lap(f"run.write_{out.name}")  # the lazy part of the transformation runs here
         written = {name: c.version for name, c in commits.items()}
         fault_point("quality")
@@ -512,6 +514,15 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
                 for r in results]
         lakehouse.append_records(spark, quality_ref(spec.lakehouse), rows, _quality_schema, run_id)
     return [f"{r.table}: {r.expectation} {r.kwargs} observed {r.observed}" for r in results if not r.success]
+
+
+def _output_driver_max_bytes() -> int:
+    value = os.environ.get("LAKESIEVE_OUTPUT_DRIVER_MAX_BYTES", "")
+    try:
+        return int(value) if value.strip() else OUTPUT_DRIVER_MAX_BYTES
+    except ValueError:
+        raise ConfigError(f"environment variable LAKESIEVE_OUTPUT_DRIVER_MAX_BYTES is '{value}', "
+                          "but a number of bytes is needed (0: Spark's writer commits every output)") from None
 
 
 def _fresh_frame(spark, spec: RunSpec, name: str, commit: lakehouse.Commit):

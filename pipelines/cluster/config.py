@@ -18,8 +18,9 @@ class ClusterParams:
         minimum=1)
     niter: int = param(20, doc="Lloyd iterations (faiss.Kmeans; 20 as in FAISS's own k-means examples)",
                        minimum=1, maximum=1000)
-    seed: int = param(1234, doc="seed of the training sample and of FAISS's initialisation (FAISS's default 1234)",
-                      minimum=0)
+    seed: int = param(1234, doc="seed of the training sample and of FAISS's initialisation (FAISS's default 1234; "
+                                "a C int there, so at most 2^31 - 1)",
+                      minimum=0, maximum=2**31 - 1)
     spherical: bool = param(
         True, doc="spherical k-means on L2-normalised vectors, distance 1 - cosine (SemDeDup §3); "
                   "false: plain k-means, distance = squared L2")
@@ -38,6 +39,15 @@ class ClusterParams:
     embedding_model: str | None = param(
         None, doc="cluster only the rows of embeddings whose `model` equals this (required when the table "
                   "holds several models: their vectors are in different spaces)")
+
+    engine: Literal["auto", "spark", "driver"] = param(
+        "auto", doc="where rows are assigned: 'driver' collects (id, vector) as Arrow into the driver process once "
+                    "and samples, trains and assigns there with FAISS on every core (no second read of the vectors, "
+                    "no Python workers); 'spark' samples and assigns on the executors; 'auto': the driver when "
+                    "Spark estimates the input at most driver_max_bytes and its id is an integer or a string")
+    driver_max_bytes: int = param(
+        2 * 2**30, doc="engine 'auto': the largest input (Spark's estimate: the files' bytes) clustered in the driver, "
+                       "which holds it about three times over (Arrow, the float32 matrix, the labels)", minimum=0)
 
     def __post_init__(self) -> None:
         if self.num_clusters > self.max_train_samples:

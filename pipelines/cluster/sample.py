@@ -49,13 +49,37 @@ def training_sample(df: DataFrame, *, max_rows: int, seed: int, total_rows: int,
     ``max_rows`` usable rows of the majority vector length. No majority (mixed models) is a
     :class:`DataError`. Only the (key, id) columns are sorted; the vectors are gathered once.
     """
+    keyed = df.select("id", "vector", sample_key(seed).alias("_key"))
+    if total_rows > max_rows:
+        keyed = keyed.where(F.col("_key") < F.lit(key_bound(max_rows, total_rows)))
+    return sample_of_received(keyed.toArrow(), max_rows=max_rows, table=table)
+
+
+def key_bound(max_rows: int, total_rows: int) -> int:
+    """The key below which a row is received, on a table of more than ``max_rows`` rows."""
+    return int(max_rows / total_rows * KEY_SPACE)
+
+
+def sample_keys(ids, seed: int) -> np.ndarray:
+    """:func:`sample_key` of an Arrow column of integer or string ids, computed in the driver bit for bit as
+    Spark's ``pmod(xxhash64(cast(id as string), seed), 2^32)`` (:mod:`udfs.spark_xxhash`); a null id's
+    string is null, which Spark's hash skips."""
+    import pyarrow as pa
+
+    from udfs.spark_xxhash import SPARK_SEED, hash_int, hash_long, hash_texts
+
+    texts = ids.cast(pa.string()).to_pylist()
+    h = hash_texts(texts, np.full(len(texts), SPARK_SEED, dtype=np.uint64))
+    literal = np.full(len(texts), seed, dtype=np.int64)
+    h = hash_int(literal, h) if seed <= 2**31 - 1 else hash_long(literal, h)  # lit(seed): an int, or a long above
+    return (h & np.uint64(KEY_SPACE - 1)).astype(np.int64)
+
+
+def sample_of_received(received, *, max_rows: int, table: str = "embeddings") -> np.ndarray:
+    """The training sample from the (id, vector, _key) rows received in the driver (either engine)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    keyed = df.select("id", "vector", sample_key(seed).alias("_key"))
-    if total_rows > max_rows:
-        keyed = keyed.where(F.col("_key") < F.lit(int(max_rows / total_rows * KEY_SPACE)))
-    received = keyed.toArrow()
     column = received.column("vector").combine_chunks()
     usable = usable_mask(column)
     if not usable.any():

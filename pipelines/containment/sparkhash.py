@@ -2,11 +2,8 @@
 
 Recipes store a checksum that ``lakesieve containment apply`` and ``restore`` recompute with Spark over a
 rebuilt table; the driver engine computes it for the deleted children it already holds as Arrow, so the
-hash must be Spark's own: ``xxhash64(lit(SEED), canonical(c1), isnull(c1), ...)`` with Spark's seed 42.
-Spark's ``XxHash64`` chains: each non-null input is hashed with the previous result as its seed (a null
-input leaves it unchanged); an int or boolean is ``hashInt``, a long ``hashLong`` (both below, vectorised
-with numpy), a string the XXH64 of its UTF-8 bytes (the ``xxhash`` package: the reference XXH64, which is
-what Spark's ``hashUnsafeBytes`` implements).
+hash must be Spark's own: ``xxhash64(lit(SEED), canonical(c1), isnull(c1), ...)`` with Spark's seed 42,
+chained as :mod:`udfs.spark_xxhash` reproduces it.
 
 The canonical text of floating-point and decimal values (Java's ``Double.toString``, Spark's decimal text)
 is Spark's definition: those values are converted by Spark, each distinct value once, in one job
@@ -23,52 +20,7 @@ import pyarrow.compute as pc
 
 from pipelines.containment.rowhash import SEED
 from pipelines.containment.types import family
-
-SPARK_SEED = 42  # functions.xxhash64's seed
-_P1 = np.uint64(0x9E3779B185EBCA87)
-_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_P3 = np.uint64(0x165667B19E3779F9)
-_P4 = np.uint64(0x85EBCA77C2B2AE63)
-_P5 = np.uint64(0x27D4EB2F165667C5)
-_MASK32 = np.uint64(0xFFFFFFFF)
-
-
-def _rotl(x: np.ndarray, r: int) -> np.ndarray:
-    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
-
-
-def _fmix(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(33))
-    h = h * _P2
-    h = h ^ (h >> np.uint64(29))
-    h = h * _P3
-    return h ^ (h >> np.uint64(32))
-
-
-def hash_int(values: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Spark's ``XXH64.hashInt`` of 32-bit ``values`` with per-row ``seeds`` (uint64 arrays)."""
-    h = seeds + _P5 + np.uint64(4)
-    h = h ^ ((values.astype(np.uint64) & _MASK32) * _P1)
-    h = _rotl(h, 23) * _P2 + _P3
-    return _fmix(h)
-
-
-def hash_long(values: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Spark's ``XXH64.hashLong`` of 64-bit ``values`` with per-row ``seeds`` (uint64 arrays)."""
-    h = seeds + _P5 + np.uint64(8)
-    h = h ^ (_rotl(values.astype(np.int64).view(np.uint64) * _P2, 31) * _P1)
-    h = _rotl(h, 27) * _P1 + _P4
-    return _fmix(h)
-
-
-def hash_texts(texts: Sequence[str | bytes | None], seeds: np.ndarray) -> np.ndarray:
-    """XXH64 of each text's UTF-8 bytes with its row's seed; a None leaves the seed (Spark skips nulls)."""
-    import xxhash
-
-    digest = xxhash.xxh64_intdigest
-    out = [s if t is None else digest(t if isinstance(t, bytes) else t.encode("utf-8"), s)
-           for t, s in zip(texts, seeds.tolist())]
-    return np.array(out, dtype=np.uint64)
+from udfs.spark_xxhash import _MASK32, SPARK_SEED, hash_int, hash_long, hash_texts  # noqa: F401 - re-exported
 
 
 def needs_spark_text(type_name: str) -> bool:

@@ -146,3 +146,61 @@ def test_near_copies_from_embed_land_in_their_original_cluster(spark):
         family = {got[i]} | {got[10 * (i + 1) + k] for k in range(3)}
         assert len(family) == 1, f"pattern {i} and its copies split over clusters {family}"
     assert len({got[i] for i in range(4)}) == 4
+
+
+def _outputs(outs):
+    return {name: sorted(map(tuple, df.collect()), key=repr) for name, df in outs._asdict().items()}
+
+
+@pytest.mark.parametrize("id_type", ["long", "string"])
+def test_the_driver_engine_gives_the_spark_engines_outputs_row_for_row(spark, id_type):
+    rows = embedding_rows() + [(None, "test", [1.0] * 16, 1.0), (903, "test", [0.0] * 16, 1.0)]
+    df = spark.createDataFrame([(None if i is None else (f"doc-é{i}" if id_type == "string" else i), v)
+                                for i, _, v, _ in rows], f"id {id_type}, vector array<float>")
+    for params in (dict(num_clusters=4), dict(num_clusters=4, max_train_samples=20, spherical=False, seed=2**31 - 1)):
+        by_spark = _outputs(cluster(df, ClusterParams(engine="spark", **params)))
+        by_driver = _outputs(cluster(df, ClusterParams(engine="driver", **params)))
+        assert by_driver == by_spark
+        placed = 60 if params.get("spherical", True) else 61  # plain k-means places the zero vector too
+        assert len(by_driver["assignments"]) == placed and sum(r[2] for r in by_driver["centroids"]) == placed
+        reasons = sorted(r[1] for r in by_driver["rejected"])
+        assert reasons == sorted(["null_vector", "non_finite_vector", "dimension_mismatch: 3 != 16", "null_id"]
+                                 + (["zero_vector"] if params.get("spherical", True) else []))
+
+
+def test_sample_keys_in_the_driver_are_sparks_bit_for_bit(spark):
+    import pyarrow as pa
+
+    from pipelines.cluster.sample import sample_key, sample_keys
+
+    ids = [0, 1, -1, 2**63 - 1, -(2**63), 123456789, None]
+    texts = ["", "a", "doc-é1", "日本語", None, "x" * 100]
+    for values, ddl in ((ids, "id long"), (texts, "id string"), ([5, -7, None], "id int")):
+        df = spark.createDataFrame([(v,) for v in values], ddl)
+        for seed in (0, 1234, 2**31 - 1, 2**31, 2**40):
+            want = [r[0] for r in df.select(sample_key(seed)).collect()]
+            got = sample_keys(pa.array(values, pa.string() if "string" in ddl else pa.int64()), seed).tolist()
+            assert got == want, (ddl, seed)
+
+
+def test_the_engine_is_chosen_by_size_and_id_type_and_a_bad_choice_is_named(spark):
+    import pyarrow as pa
+
+    from pipelines.cluster.cluster import in_driver
+
+    df = spark.createDataFrame(pa.table({"id": [1], "vector": pa.array([[1.0, 0.0]], pa.list_(pa.float32()))}))
+    assert in_driver(df, ClusterParams(num_clusters=1)) is True
+    rows = spark.createDataFrame([(1, [1.0, 0.0])], "id long, vector array<float>")
+    assert in_driver(rows, ClusterParams(num_clusters=1)) is False  # Spark cannot size rows it took as an RDD
+    assert in_driver(df, ClusterParams(num_clusters=1, driver_max_bytes=1)) is False
+    assert in_driver(df, ClusterParams(num_clusters=1, engine="spark")) is False
+    doubles = spark.createDataFrame([(1.5, [1.0, 0.0])], "id double, vector array<float>")
+    assert in_driver(doubles, ClusterParams(num_clusters=1)) is False
+    with pytest.raises(ConfigError, match=r"'params.engine' is 'driver'.*column 'id' is double"):
+        in_driver(doubles, ClusterParams(num_clusters=1, engine="driver"))
+    from pipelines.core.config import build_config
+
+    with pytest.raises(ConfigError, match="params.engine"):
+        build_config(ClusterParams, {"engine": "gpu"})
+    with pytest.raises(ConfigError, match="params.seed"):  # FAISS's seed is a C int: it overflowed mid-run
+        build_config(ClusterParams, {"seed": 2**31})
