@@ -90,14 +90,12 @@ class StepTimer:
     lazy, so assigning every row happens inside the assignments write."""
 
     def __init__(self) -> None:
-        from pipelines.cluster import cluster as stage
         from pipelines.core import lakehouse, ledger
 
         self.steps: list[tuple[str, float]] = []
         self._saved = []
         for module, name, label in ((ledger, "stage_runs", "ledger read"), (ledger, "_records", "ledger read"),
-                                    (stage, "training_sample", "training sample"),
-                                    (stage, "train", "k-means training"), (lakehouse, "write_commit", "write")):
+                                    (lakehouse, "write_commit", "write")):
             self._wrap(module, name, label)
 
     def _wrap(self, module, name, label) -> None:
@@ -141,6 +139,9 @@ def run_stage(spark, job, cfg: dict, root: Path) -> tuple[float, dict[str, float
     assert result.status == "success", result
     sizes = lakehouse.read_table(spark, TableRef.parse("cluster/centroids", str(root))).agg({"size": "sum"}).collect()[0][0]
     steps = timer.totals()
+    # the stage's eager steps, as it reports them (engine driver: collect, sample, train, assign; spark: sample, train)
+    steps.update({k.split(".", 1)[1]: v for k, v in result.metrics.items()
+                  if k in ("seconds.collect", "seconds.sample", "seconds.train", "seconds.assign")})
     steps["other (count, centroid sizes, metrics, cache)"] = seconds - sum(steps.values())
     return seconds, steps, int(sizes)
 
@@ -154,6 +155,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--warm-runs", type=int, default=3, help="warm stage runs; the median is reported")
     ap.add_argument("--fixed-rows", type=int, default=20_000, help="rows of the small run that measures a run's fixed cost")
+    ap.add_argument("--engine", default="auto", choices=["auto", "spark", "driver"], help="the stage's params.engine")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "cluster.md"))
     args = ap.parse_args(argv)
     os.environ.setdefault("LAKESIEVE_PROGRESS", "false")
@@ -179,7 +181,8 @@ def _run(args: argparse.Namespace, x: np.ndarray, work: Path, job, get_spark) ->
     script_s = raw_script(work / "in" / "embeddings", work / "script_out", args.clusters, args.niter, args.seed)
     cfg = {"inputs": {"embeddings": str(work / "in" / "embeddings")}, "quality": {"enabled": False},
            "params": {"num_clusters": args.clusters, "niter": args.niter, "seed": args.seed, "spherical": True,
-                      "init": "random", "max_train_samples": min(args.rows, 256 * args.clusters)}}
+                      "init": "random", "max_train_samples": min(args.rows, 256 * args.clusters),
+                      "engine": args.engine}}
     # cold: the first run in this Spark session (what a spark-submit job pays: Delta's and the Python
     # workers' first use); warm: the same run again into a second lakehouse (a notebook, or the next stage)
     cold_s, cold_steps, cold_rows = run_stage(spark, job, cfg, work / "lake_cold")
@@ -226,8 +229,9 @@ The warm stage ran {len(warm_runs)} times ({", ".join(f"{r[0]:.1f}" for r in war
 | a warm run's fixed cost: the stage on the first {args.fixed_rows:,} rows, k = 16 (median of {len(fixed_runs)}) | {fixed_s:.1f} | {fixed_s / raw_s:.2f} | |
 | warm stage minus that fixed cost: what grows with the data | {warm_s - fixed_s:.1f} | {ratios(warm_s - fixed_s)} |
 
-The stage reads the Parquet table, takes its seeded training sample, trains, assigns every row on the
-executors, writes three Delta tables (assignments, centroids, rejected) and records the run in the ledger.
+The stage (params.engine: {args.engine}) reads the Parquet table, takes its seeded training sample, trains, assigns
+every row (engine driver: in the driver, on the rows collected once; spark: on the executors), writes three Delta
+tables (assignments, centroids, rejected) and records the run in the ledger.
 Rows assigned: {cold_rows:,} (cold) and {warm_rows:,} (warm) of {args.rows:,}; raw FAISS's largest cluster
 {int(raw_sizes.max())}, empty clusters {int((raw_sizes == 0).sum())}. Both train on
 {min(args.rows, 256 * args.clusters):,} points (FAISS's k x 256 subsample; the stage's bounded sample set to the same size).

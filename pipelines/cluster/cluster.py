@@ -24,8 +24,9 @@ from pyspark.sql import types as T
 
 from pipelines.cluster.config import ClusterParams
 from pipelines.cluster.sample import training_sample
-from pipelines.core.contract import null_id_first
+from pipelines.core.contract import STAGE_METRICS, null_id_first
 from pipelines.core.errors import ConfigError, DataError
+from pipelines.core.stepclock import StepClock
 from pipelines.embed.models import one_model
 from udfs.faiss_kmeans import assign_batches, gpu_count, train_kmeans
 
@@ -122,23 +123,28 @@ def in_driver(df: DataFrame, params: ClusterParams) -> bool:
     return id_ok and size is not None and size <= params.driver_max_bytes
 
 
-def cluster(df: DataFrame, params: ClusterParams, *, table: str = INPUT) -> ClusterOutputs:
-    """The whole stage on an ``embeddings`` DataFrame (id, vector)."""
+def cluster(df: DataFrame, params: ClusterParams, *, table: str = INPUT, clock: StepClock | None = None) -> ClusterOutputs:
+    """The whole stage on an ``embeddings`` DataFrame (id, vector); ``clock`` records the seconds of its eager
+    steps (the Spark engine assigns the rows as the outputs are written)."""
+    clock = clock or StepClock()
     if in_driver(df, params):
-        return cluster_in_driver(df, params, table=table)
+        return cluster_in_driver(df, params, table=table, clock=clock)
     gpu = faiss_on_gpu(params)
     total = df.count()
     if total == 0:
         raise DataError(f"table '{table}' is empty: nothing to cluster")
     sample = training_sample(df, max_rows=params.max_train_samples, seed=params.seed, total_rows=total, table=table)
+    clock.lap("sample")
     centroids = train(sample, params, gpu=gpu, table=table)
+    clock.lap("train")
     labelled = assign(df, centroids, params, gpu=gpu)
     assignments = labelled.where(F.col("reason").isNull()).select("id", "cluster", "distance")
     rejected = labelled.where(F.col("reason").isNotNull()).select("id", "reason")
     return ClusterOutputs(assignments, centroid_table(df.sparkSession, centroids, assignments), rejected)
 
 
-def cluster_in_driver(df: DataFrame, params: ClusterParams, *, table: str = INPUT) -> ClusterOutputs:
+def cluster_in_driver(df: DataFrame, params: ClusterParams, *, table: str = INPUT,
+                      clock: StepClock | None = None) -> ClusterOutputs:
     """:func:`cluster` with the rows in the driver: (id, vector) collected as Arrow in one Spark job, the same
     sample (:func:`pipelines.cluster.sample.sample_keys`: Spark's key, bit for bit), the same training, and
     every row assigned by the same kernel (:func:`udfs.faiss_kmeans.assign_batches`) with FAISS on every
@@ -150,9 +156,10 @@ def cluster_in_driver(df: DataFrame, params: ClusterParams, *, table: str = INPU
     from pipelines.cluster.sample import key_bound, sample_keys, sample_of_received
     from pipelines.core.contract import NULL_ID
 
-    spark = df.sparkSession
+    spark, clock = df.sparkSession, clock or StepClock()
     gpu = faiss_on_gpu(params)
     data = df.select("id", "vector").toArrow()
+    clock.lap("collect")
     total = data.num_rows
     if total == 0:
         raise DataError(f"table '{table}' is empty: nothing to cluster")
@@ -161,9 +168,12 @@ def cluster_in_driver(df: DataFrame, params: ClusterParams, *, table: str = INPU
     if total > params.max_train_samples:
         received = received.filter(pa.array(keys < key_bound(params.max_train_samples, total)))
     sample = sample_of_received(received, max_rows=params.max_train_samples, table=table)
+    clock.lap("sample")
     centroids = train(sample, params, gpu=gpu, table=table)
+    clock.lap("train")
     fn = assign_batches(centroids, id_column="id", vector_column="vector", spherical=params.spherical, gpu=gpu)
     labelled = pa.Table.from_batches(list(fn(iter(data.to_batches(max_chunksize=65_536)))))
+    clock.lap("assign")
     reason = pc.if_else(pc.is_null(labelled.column("id")), NULL_ID, labelled.column("reason"))
     placed = pc.is_null(reason)
     assignments = labelled.filter(placed).select(["id", "cluster", "distance"])
@@ -180,6 +190,9 @@ def cluster_in_driver(df: DataFrame, params: ClusterParams, *, table: str = INPU
                                                       T.StructField("reason", T.StringType(), True)])))
 
 
-def transform(inputs: Mapping[str, DataFrame], params: ClusterParams) -> dict[str, DataFrame]:
+def transform(inputs: Mapping[str, DataFrame], params: ClusterParams) -> dict:
+    """The outputs, and the seconds of the eager steps (``seconds.collect``, ``.sample``, ``.train``,
+    ``.assign``) in the run's metrics."""
     rows = one_model(inputs[INPUT], params.embedding_model, table=INPUT, key="params.embedding_model")
-    return cluster(rows, params)._asdict()
+    clock = StepClock()
+    return {**cluster(rows, params, clock=clock)._asdict(), STAGE_METRICS: clock.metrics()}

@@ -82,8 +82,9 @@ def spark40() -> Path:
 
 def _env(mode: str, target) -> dict:
     if mode == "spark40":
-        # only Spark 4.0's Delta build on its classpath (the 4.1 jars' classes do not load on Spark 4.0)
-        return {"LAKESIEVE_JARS": str(SPARK40_JARS)}
+        # only Spark 4.0's Delta build on its classpath (the 4.1 jars' classes do not load on Spark 4.0); every
+        # output committed by Spark 4.0's Delta writer (small local outputs are otherwise committed by delta-rs)
+        return {"LAKESIEVE_JARS": str(SPARK40_JARS), "LAKESIEVE_OUTPUT_DRIVER_MAX_BYTES": "0"}
     env = {"PYSPARK_PYTHON": str(target.python)}
     if mode == "cluster":
         env.update(LAKESIEVE_MASTER=target.master_url, SPARK_CONF_DIR=str(target.conf_dir))
