@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 
 from pipelines.cluster.config import ClusterParams
 from pipelines.cluster.sample import training_sample
+from pipelines.core import lakehouse
 from pipelines.core.contract import STAGE_METRICS, null_id_first
 from pipelines.core.errors import ConfigError, DataError
 from pipelines.core.stepclock import StepClock
@@ -158,7 +159,8 @@ def cluster_in_driver(df: DataFrame, params: ClusterParams, *, table: str = INPU
 
     spark, clock = df.sparkSession, clock or StepClock()
     gpu = faiss_on_gpu(params)
-    data = df.select("id", "vector").toArrow()
+    data = lakehouse.plain_scan_arrow(df, ["id", "vector"])
+    data = df.select("id", "vector").toArrow() if data is None else data
     clock.lap("collect")
     total = data.num_rows
     if total == 0:
@@ -181,12 +183,12 @@ def cluster_in_driver(df: DataFrame, params: ClusterParams, *, table: str = INPU
     id_type = df.schema["id"].dataType
     sizes = np.bincount(assignments.column("cluster").to_numpy(zero_copy_only=False), minlength=len(centroids))
     return ClusterOutputs(
-        spark.createDataFrame(assignments, T.StructType([T.StructField("id", id_type, True),
+        lakehouse.from_arrow(spark, assignments, T.StructType([T.StructField("id", id_type, True),
                                                          T.StructField("cluster", T.IntegerType(), True),
                                                          T.StructField("distance", T.DoubleType(), True)])),
-        spark.createDataFrame(centroid_arrow(centroids, sizes),
+        lakehouse.from_arrow(spark, centroid_arrow(centroids, sizes),
                               T.StructType(_CENTROID_FIELDS + [T.StructField("size", T.LongType(), False)])),
-        spark.createDataFrame(rejected, T.StructType([T.StructField("id", id_type, True),
+        lakehouse.from_arrow(spark, rejected, T.StructType([T.StructField("id", id_type, True),
                                                       T.StructField("reason", T.StringType(), True)])))
 
 

@@ -97,13 +97,17 @@ def read_delta_log(table: Path) -> tuple[int, dict, dict[str, dict]]:
     if not later and start < 0:
         raise ValueError("the Delta log has no commits")
     for v in later:
-        for action in read_json_lines(log / f"{v:020d}.json"):
+        actions = read_json_lines(log / f"{v:020d}.json")
+        # a commit's removes before its adds: a deletion vector rewrites a file's entry as a remove and an add
+        # of the same path in one commit, in either order
+        for action in actions:
+            if "remove" in action:
+                adds.pop(action["remove"]["path"], None)
+        for action in actions:
             if "metaData" in action:
                 meta = action["metaData"]
             elif "add" in action:
                 adds[action["add"]["path"]] = action["add"]
-            elif "remove" in action:
-                adds.pop(action["remove"]["path"], None)
     version = max([start] + later)
     if not meta:
         raise ValueError("the Delta log has no metaData action")

@@ -345,6 +345,70 @@ def _spark_like_arrow_type(t):
     return t if plain else None
 
 
+_ARROW_ATTRIBUTE = "_lakesieve_arrow"
+
+
+def from_arrow(spark, table, schema):
+    """``spark.createDataFrame(table, schema)`` for rows the driver computed, remembering ``table`` so that
+    committing the DataFrame unchanged by delta-rs (:func:`write_commit`) takes the rows from it instead of
+    collecting them back from the JVM (1 M rows: 2.6 s saved)."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    frame = spark.createDataFrame(table, schema)
+    try:
+        setattr(frame, _ARROW_ATTRIBUTE, table.cast(pa.schema(to_arrow_schema(frame.schema))))
+    except Exception as exc:  # noqa: BLE001 - only a shortcut: without it the rows are collected
+        log.debug("Arrow rows not kept with the frame (%s)", cause_line(exc))
+    return frame
+
+
+def plain_scan_arrow(df, columns: Sequence[str]):
+    """``df.select(columns)`` as an Arrow table read from its Parquet files by pyarrow, where that is the same
+    rows: a classic session's plan that is only a projection of columns over a Parquet or Delta relation on the
+    local disk (no filter; a Delta table without deletion vectors, whose deleted rows are still in the files,
+    nor column mapping), every column in the files under its own
+    name (not a partition column, no column mapping), each file's types cast to the frame's (Delta's type
+    widening leaves narrower types in older files). None otherwise: the caller collects it with Spark. Reading
+    1 M x 256 floats: ~1.5 s against 8 s for Spark's ``toArrow``."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        selected = df.select(*columns)
+        plan = selected._jdf.queryExecution().optimizedPlan()
+        if plan.nodeName() == "Project":
+            items = plan.projectList()
+            if any(items.apply(i).getClass().getSimpleName() != "AttributeReference" for i in range(items.size())):
+                return None
+            plan = plan.child()
+        if plan.getClass().getSimpleName() != "LogicalRelation":
+            return None
+        file_format = plan.relation().fileFormat().getClass().getSimpleName()
+        if file_format not in ("ParquetFileFormat", "DeltaParquetFileFormat"):
+            return None
+        files = selected.inputFiles()
+        if not all(f.startswith("file:") for f in files):
+            return None
+        from urllib.parse import unquote, urlparse
+
+        if file_format == "DeltaParquetFileFormat":  # deleted rows stay in a file with a deletion vector
+            root = urlparse(str(plan.relation().location().path().toString())).path
+            _, meta, adds = delta_log.read_delta_log(Path(unquote(root)))
+            mapped = (meta.get("configuration") or {}).get("delta.columnMapping.mode", "none") != "none"
+            if mapped or any(a.get("deletionVector") for a in adds.values()):
+                return None
+
+        target = pa.schema(to_arrow_schema(selected.schema))
+        parts = [pq.read_table(unquote(urlparse(f).path), columns=list(columns)).select(list(columns)).cast(target)
+                 for f in files]
+        return pa.concat_tables(parts) if parts else target.empty_table()
+    except Exception as exc:  # noqa: BLE001 - any doubt: Spark collects it
+        log.debug("not read as a plain scan (%s)", cause_line(exc))
+        return None
+
+
 def _small(df, max_bytes: int) -> bool:
     """Whether ``df`` is small enough to collect for delta-rs: Spark estimates the plan at most ``max_bytes``,
     or (a join's or an aggregate's estimate multiplies its inputs' sizes, so a few thousand rows are
@@ -368,14 +432,15 @@ def _overwrite_with_delta_rs(df, ref: TableRef, run_id: str, partition_by: Seque
     (:func:`_spark_like_arrow_type`), or a table delta-rs cannot write (a table feature it lacks). A write
     that a concurrent commit made fail is :class:`ConcurrentRunError`."""
     path = local_path(ref)
+    held = getattr(df, _ARROW_ATTRIBUTE, None)
     if (path is None or not _delta_rs_may_write(path) or (path.exists() and not path.is_dir())
             or any(set(f.name) & _DELTA_UNSAFE_CHARS or f.metadata for f in df.schema.fields)
-            or not _small(df, max_bytes)):
+            or not (held.nbytes <= max_bytes if held is not None else _small(df, max_bytes))):
         return None
     import pyarrow as pa
 
     try:
-        data = df.toArrow()
+        data = held if held is not None else df.toArrow()
     except Exception as exc:  # noqa: BLE001 - e.g. more than spark.driver.maxResultSize: Spark's writer
         log.debug("'%s' not collected for delta-rs (%s); writing with Spark", ref.label, cause_line(exc))
         return None

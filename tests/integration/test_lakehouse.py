@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.core import lakehouse
+from pipelines.core import delta_log, lakehouse
 from pipelines.core.errors import InputNotFoundError, OutputError
 from pipelines.core.tables import TableRef
 
@@ -167,3 +167,47 @@ def test_a_join_of_small_checkpoints_is_written_by_delta_rs_though_spark_estimat
     # the same rows over a tight limit go through Spark's writer
     lakehouse.write_commit(joined, TableRef(path=str(tmp_path / "u")), "run-1", driver_max_bytes=leaf_bytes(joined))
     assert "delta-rs" not in (tmp_path / "u" / "_delta_log" / "00000000000000000000.json").read_text()
+
+
+def test_a_plain_scan_is_read_by_pyarrow_and_anything_else_is_left_to_spark(spark, tmp_path):
+    rows = spark.sql("SELECT id, CAST(id % 3 AS STRING) AS part, array(CAST(id AS FLOAT), 1.5F) AS vector FROM range(50)")
+    delta, parquet = TableRef(path=str(tmp_path / "delta")), str(tmp_path / "parquet")
+    lakehouse.write_table(rows.repartition(3), delta, "setup")
+    rows.write.parquet(parquet)
+    want = sorted((r.id, list(r.vector)) for r in rows.collect())
+    for df in (lakehouse.read_table(spark, delta), spark.read.parquet(parquet)):
+        got = lakehouse.plain_scan_arrow(df, ["id", "vector"])
+        assert got is not None and got.column_names == ["id", "vector"]
+        assert sorted(zip(got.column("id").to_pylist(), got.column("vector").to_pylist())) == want
+    table = lakehouse.read_table(spark, delta)
+    assert lakehouse.plain_scan_arrow(table.where("id > 3"), ["id", "vector"]) is None  # a filter
+    assert lakehouse.plain_scan_arrow(table.selectExpr("id + 1 AS id", "vector"), ["id", "vector"]) is None
+    rows.write.partitionBy("part").parquet(str(tmp_path / "parted"))
+    assert lakehouse.plain_scan_arrow(spark.read.parquet(str(tmp_path / "parted")), ["part", "id"]) is None
+    rows.drop("vector").write.option("header", True).csv(str(tmp_path / "csv"))
+    assert lakehouse.plain_scan_arrow(spark.read.option("header", True).csv(str(tmp_path / "csv")), ["id"]) is None
+    # deletion vectors: the deleted rows are still in the files, so the scan is not plain
+    spark.sql(f"ALTER TABLE delta.`{tmp_path / 'delta'}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = true)")
+    spark.sql(f"DELETE FROM delta.`{tmp_path / 'delta'}` WHERE id < 10")
+    after = lakehouse.read_table(spark, delta)
+    assert lakehouse.plain_scan_arrow(after, ["id", "vector"]) is None
+    # the log read without Spark sees the files with their deletion vectors (the DELETE wrote, in one commit, an
+    # add and a remove of each file's path: the add first, which once left no file at all), so no row count
+    _, _, adds = delta_log.read_delta_log(tmp_path / "delta")
+    assert len(adds) == 3 and all(a.get("deletionVector") for a in adds.values())
+    assert lakehouse.logged_row_count(delta) is None and after.count() == 40
+
+
+def test_rows_handed_to_spark_from_arrow_are_committed_from_that_arrow(spark, tmp_path, monkeypatch):
+    import pyarrow as pa
+    from pyspark.sql import types as T
+
+    table = pa.table({"id": pa.array([3, 1, 2], pa.int64()), "d": pa.array([0.5, None, 1.5])})
+    frame = lakehouse.from_arrow(spark, table, T.StructType([T.StructField("id", T.LongType()),
+                                                              T.StructField("d", T.DoubleType())]))
+    monkeypatch.setattr(type(frame), "toArrow", lambda self: (_ for _ in ()).throw(AssertionError("collected")))
+    commit = lakehouse.write_commit(frame, TableRef(path=str(tmp_path / "t")), "run-1", driver_max_bytes=2**20)
+    assert commit.metrics["numOutputRows"] == "3"
+    monkeypatch.undo()
+    back = [tuple(r) for r in spark.read.format("delta").load(str(tmp_path / "t")).collect()]
+    assert sorted(back, key=repr) == sorted([(3, 0.5), (1, None), (2, 1.5)], key=repr)
