@@ -117,3 +117,19 @@ def test_protect_and_prefer_decide_the_plan(lake):
     assert plan.loc["copies/t.csv", "action"] == "delete"
     seconds = {k for k in lake["result"].metrics if k.startswith("seconds.")}
     assert {"seconds.profile", "seconds.read_views", "seconds.verification", "seconds.recipes"} <= seconds
+
+
+def test_a_delta_table_with_deletion_vectors_is_profiled_with_its_rows_left(spark, tmp_path):
+    """A DELETE with deletion vectors rewrites each file's log entry as an add and a remove of the same path in one
+    commit; the log read once dropped them all and profiled the table as empty (skipped)."""
+    from jobs.containment_lake import profile_table
+
+    path = tmp_path / "lake" / "orders"
+    rows = spark.sql("SELECT id, CAST(id * 2 AS INT) AS qty FROM range(50)")
+    lakehouse.write_table(rows.repartition(3), TableRef(path=str(path)), "setup")
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = true)")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id < 10")
+    for in_driver in ({}, None):
+        prof, schema = profile_table(spark, Path(tmp_path / "lake"), path, "delta", rows_in_driver=in_driver)
+        assert prof.ok and schema is not None and prof.num_rows == 40, prof
+        assert {c.name: (c.min_num, c.max_num) for c in prof.columns}["id"] == (10, 49)
