@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["containment", "containment_real", "minhash", "minhash_real", "cluster", "reduction", "ct_reduce", "paser", "paser_real", "semdedup", "ledger", "fixed_cost", "gpu"]
+ORDER = ["containment", "containment_real", "minhash", "minhash_real", "cluster", "reduction", "ct_reduce", "paser", "paser_real", "semdedup", "ledger", "fixed_cost", "output_commits", "gpu"]
 HEADER = """# lakesieve benchmark results
 
 Every figure is a ratio against a peer measured in the same script (datasketch, raw FAISS, a brute-force
