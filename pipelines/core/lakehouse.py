@@ -366,9 +366,9 @@ def from_arrow(spark, table, schema):
 def plain_scan_arrow(df, columns: Sequence[str]):
     """``df.select(columns)`` as an Arrow table read from its Parquet files by pyarrow, where that is the same
     rows: a classic session's plan that is only a projection of columns over a Parquet or Delta relation on the
-    local disk (no filter; a Delta table without deletion vectors, whose deleted rows are still in the files,
-    nor column mapping), every column in the files under its own
-    name (not a partition column, no column mapping), each file's types cast to the frame's (Delta's type
+    local disk, with no filter; a Delta table read at its newest version (the files Spark scans are the log's),
+    without deletion vectors (the deleted rows are still in the files) or column mapping; every column in the
+    files under its own name (not a partition column); each file's types cast to the frame's (Delta's type
     widening leaves narrower types in older files). None otherwise: the caller collects it with Spark. Reading
     1 M x 256 floats: ~1.5 s against 8 s for Spark's ``toArrow``."""
     try:
@@ -393,16 +393,18 @@ def plain_scan_arrow(df, columns: Sequence[str]):
             return None
         from urllib.parse import unquote, urlparse
 
+        local_files = [unquote(urlparse(f).path) for f in files]
         if file_format == "DeltaParquetFileFormat":  # deleted rows stay in a file with a deletion vector
-            root = urlparse(str(plan.relation().location().path().toString())).path
-            _, meta, adds = delta_log.read_delta_log(Path(unquote(root)))
+            root = Path(unquote(urlparse(str(plan.relation().location().path().toString())).path))
+            _, meta, adds = delta_log.read_delta_log(root)
             mapped = (meta.get("configuration") or {}).get("delta.columnMapping.mode", "none") != "none"
-            if mapped or any(a.get("deletionVector") for a in adds.values()):
+            newest = {os.path.realpath(delta_log.data_file(root, a["path"])) for a in adds.values()}
+            if (mapped or any(a.get("deletionVector") for a in adds.values())
+                    or newest != {os.path.realpath(f) for f in local_files}):  # another version than the newest
                 return None
 
         target = pa.schema(to_arrow_schema(selected.schema))
-        parts = [pq.read_table(unquote(urlparse(f).path), columns=list(columns)).select(list(columns)).cast(target)
-                 for f in files]
+        parts = [pq.read_table(f, columns=list(columns)).select(list(columns)).cast(target) for f in local_files]
         return pa.concat_tables(parts) if parts else target.empty_table()
     except Exception as exc:  # noqa: BLE001 - any doubt: Spark collects it
         log.debug("not read as a plain scan (%s)", cause_line(exc))

@@ -181,6 +181,10 @@ def test_a_plain_scan_is_read_by_pyarrow_and_anything_else_is_left_to_spark(spar
         assert sorted(zip(got.column("id").to_pylist(), got.column("vector").to_pylist())) == want
     table = lakehouse.read_table(spark, delta)
     assert lakehouse.plain_scan_arrow(table.where("id > 3"), ["id", "vector"]) is None  # a filter
+    lakehouse.write_table(rows.where("id < 5"), delta, "setup-2")  # version 1; version 0 read by time travel
+    assert lakehouse.plain_scan_arrow(lakehouse.read_version(spark, delta, 0), ["id", "vector"]) is None
+    lakehouse.write_table(rows.repartition(3), delta, "setup-3")
+    table = lakehouse.read_table(spark, delta)
     assert lakehouse.plain_scan_arrow(table.selectExpr("id + 1 AS id", "vector"), ["id", "vector"]) is None
     rows.write.partitionBy("part").parquet(str(tmp_path / "parted"))
     assert lakehouse.plain_scan_arrow(spark.read.parquet(str(tmp_path / "parted")), ["part", "id"]) is None
