@@ -290,23 +290,27 @@ def _append_with_delta_rs(ref: TableRef, rows: Sequence[dict], run_id: str, spar
     A table that does not exist yet is created with ``spark_schema()`` in Arrow terms; of two writers
     creating it at once, one commits version 0 (delta-rs's commit never replaces a file); the other's rows are
     committed after it, by delta-rs's own retry or, where delta-rs refuses the create because the table now
-    exists (seen once, in a make test on a busy machine), by appending again to the table the first made, up to
-    ``_CREATE_ATTEMPTS`` times (tests/unit/test_runs_without_spark.py races two processes without Spark: no row
+    exists or another append won the commit (seen in a make test on a busy machine), by appending again to the
+    table as it then is, up to ``_APPEND_ATTEMPTS`` times (tests/unit/test_runs_without_spark.py races two processes without Spark: no row
     lost, versions 0-19 each once)."""
     path = local_path(ref)
     if path is None or not _delta_rs_may_write(path):
         return None
-    for attempt in range(_CREATE_ATTEMPTS):
-        created_meanwhile = delta_log.local_version(path) is None
+    import random
+    import time
+
+    for attempt in range(_APPEND_ATTEMPTS):
         version = _append_once(path, ref, rows, run_id, spark_schema)
-        if version is not None or not created_meanwhile or delta_log.local_version(path) is None:
+        if version is not None:
             return version
-        # another writer created the table while this one tried to: append to the table it made
-        log.debug("'%s' was created by another writer meanwhile (attempt %d); appending again", ref.label, attempt + 1)
+        # not committed (checked in the log): another writer's create or commit won the race; try again on the
+        # table as it is now, after a short random pause
+        log.debug("delta-rs append to '%s' not committed (attempt %d); trying again", ref.label, attempt + 1)
+        time.sleep(random.uniform(0.01, 0.1))
     return None
 
 
-_CREATE_ATTEMPTS = 3
+_APPEND_ATTEMPTS = 4
 
 
 def _append_once(path: Path, ref: TableRef, rows: Sequence[dict], run_id: str, spark_schema) -> int | None:
