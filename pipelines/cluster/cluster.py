@@ -27,6 +27,7 @@ from pipelines.cluster.sample import training_sample
 from pipelines.core import lakehouse
 from pipelines.core.contract import STAGE_METRICS, null_id_first
 from pipelines.core.errors import ConfigError, DataError
+from pipelines.core.local_frames import from_arrow
 from pipelines.core.stepclock import StepClock
 from pipelines.embed.models import one_model
 from udfs.faiss_kmeans import assign_batches, gpu_count, train_kmeans
@@ -69,14 +70,15 @@ def task_cpus() -> int | None:
     return ctx.cpus() if ctx is not None else None
 
 
+def assigned_fields(id_type) -> list:
+    """(id, cluster, distance): the ``assignments`` output's fields, from either engine."""
+    return [T.StructField("id", id_type, True), T.StructField("cluster", T.IntegerType(), True),
+            T.StructField("distance", T.DoubleType(), True)]
+
+
 def assign(df: DataFrame, centroids: np.ndarray, params: ClusterParams, *, gpu: bool = False) -> DataFrame:
     """(id, vector) -> (id, cluster, distance, reason), persisted (three outputs read it)."""
-    schema = T.StructType([
-        T.StructField("id", df.schema["id"].dataType, True),
-        T.StructField("cluster", T.IntegerType(), True),
-        T.StructField("distance", T.DoubleType(), True),
-        T.StructField("reason", T.StringType(), True),
-    ])
+    schema = T.StructType(assigned_fields(df.schema["id"].dataType) + [T.StructField("reason", T.StringType(), True)])
     fn = assign_batches(centroids, id_column="id", vector_column="vector", spherical=params.spherical, gpu=gpu,
                         task_cpus=task_cpus)
     return (df.select("id", "vector").mapInArrow(fn, schema)
@@ -183,13 +185,11 @@ def cluster_in_driver(df: DataFrame, params: ClusterParams, *, table: str = INPU
     id_type = df.schema["id"].dataType
     sizes = np.bincount(assignments.column("cluster").to_numpy(zero_copy_only=False), minlength=len(centroids))
     return ClusterOutputs(
-        lakehouse.from_arrow(spark, assignments, T.StructType([T.StructField("id", id_type, True),
-                                                         T.StructField("cluster", T.IntegerType(), True),
-                                                         T.StructField("distance", T.DoubleType(), True)])),
-        lakehouse.from_arrow(spark, centroid_arrow(centroids, sizes),
+        from_arrow(spark, assignments, T.StructType(assigned_fields(id_type))),
+        from_arrow(spark, centroid_arrow(centroids, sizes),
                               T.StructType(_CENTROID_FIELDS + [T.StructField("size", T.LongType(), False)])),
-        lakehouse.from_arrow(spark, rejected, T.StructType([T.StructField("id", id_type, True),
-                                                      T.StructField("reason", T.StringType(), True)])))
+        from_arrow(spark, rejected, T.StructType([T.StructField("id", id_type, True),
+                                                  T.StructField("reason", T.StringType(), True)])))
 
 
 def transform(inputs: Mapping[str, DataFrame], params: ClusterParams) -> dict:

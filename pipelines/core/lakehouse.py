@@ -15,6 +15,7 @@ from typing import NamedTuple, Sequence
 
 from pipelines.core import delta_log
 from pipelines.core.errors import ConcurrentRunError, InputNotFoundError, OutputError, cause_line
+from pipelines.core.local_frames import held_arrow
 from pipelines.core.tables import TableRef
 
 log = logging.getLogger("lakesieve.lakehouse")
@@ -300,12 +301,13 @@ def _append_with_delta_rs(ref: TableRef, rows: Sequence[dict], run_id: str, spar
     import time
 
     for attempt in range(_APPEND_ATTEMPTS):
+        seen = delta_log.local_version(path)
         version = _append_once(path, ref, rows, run_id, spark_schema)
-        if version is not None:
-            return version
-        # not committed (checked in the log): another writer's create or commit won the race; try again on the
-        # table as it is now, after a short random pause
-        log.debug("delta-rs append to '%s' not committed (attempt %d); trying again", ref.label, attempt + 1)
+        if version is not None or delta_log.local_version(path) == seen:
+            return version  # committed, or failed with no one else's commit in between: not a lost race
+        # not committed while another writer created the table or committed to it: try again on the table as it
+        # is now, after a short random pause
+        log.debug("delta-rs append to '%s' lost a race (attempt %d); trying again", ref.label, attempt + 1)
         time.sleep(random.uniform(0.01, 0.1))
     return None
 
@@ -364,24 +366,6 @@ def _spark_like_arrow_type(t):
              or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
              or pa.types.is_date32(t) or pa.types.is_decimal(t))
     return t if plain else None
-
-
-_ARROW_ATTRIBUTE = "_lakesieve_arrow"
-
-
-def from_arrow(spark, table, schema):
-    """``spark.createDataFrame(table, schema)`` for rows the driver computed, remembering ``table`` so that
-    committing the DataFrame unchanged by delta-rs (:func:`write_commit`) takes the rows from it instead of
-    collecting them back from the JVM (1 M rows: 2.6 s saved)."""
-    import pyarrow as pa
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    frame = spark.createDataFrame(table, schema)
-    try:
-        setattr(frame, _ARROW_ATTRIBUTE, table.cast(pa.schema(to_arrow_schema(frame.schema))))
-    except Exception as exc:  # noqa: BLE001 - only a shortcut: without it the rows are collected
-        log.debug("Arrow rows not kept with the frame (%s)", cause_line(exc))
-    return frame
 
 
 def plain_scan_arrow(df, columns: Sequence[str]):
@@ -455,7 +439,7 @@ def _overwrite_with_delta_rs(df, ref: TableRef, run_id: str, partition_by: Seque
     (:func:`_spark_like_arrow_type`), or a table delta-rs cannot write (a table feature it lacks). A write
     that a concurrent commit made fail is :class:`ConcurrentRunError`."""
     path = local_path(ref)
-    held = getattr(df, _ARROW_ATTRIBUTE, None)
+    held = held_arrow(df)
     if (path is None or not _delta_rs_may_write(path) or (path.exists() and not path.is_dir())
             or any(set(f.name) & _DELTA_UNSAFE_CHARS or f.metadata for f in df.schema.fields)
             or not (held.nbytes <= max_bytes if held is not None else _small(df, max_bytes))):

@@ -153,14 +153,20 @@ def _outputs(outs):
 
 
 @pytest.mark.parametrize("id_type", ["long", "string"])
-def test_the_driver_engine_gives_the_spark_engines_outputs_row_for_row(spark, id_type):
+def test_the_driver_engine_gives_the_spark_engines_outputs_row_for_row(spark, tmp_path, id_type):
     rows = embedding_rows() + [(None, "test", [1.0] * 16, 1.0), (903, "test", [0.0] * 16, 1.0)]
     df = spark.createDataFrame([(None if i is None else (f"doc-é{i}" if id_type == "string" else i), v)
                                 for i, _, v, _ in rows], f"id {id_type}, vector array<float>")
+    # the same rows as a Delta table: the driver engine reads its files with pyarrow (a plain scan)
+    path = TableRef(path=str(tmp_path / f"emb_{id_type}"))
+    lakehouse.write_table(df.repartition(3), path, "setup")
+    stored = lakehouse.read_table(spark, path)
+    assert lakehouse.plain_scan_arrow(stored, ["id", "vector"]) is not None
     for params in (dict(num_clusters=4), dict(num_clusters=4, max_train_samples=20, spherical=False, seed=2**31 - 1)):
         by_spark = _outputs(cluster(df, ClusterParams(engine="spark", **params)))
         by_driver = _outputs(cluster(df, ClusterParams(engine="driver", **params)))
         assert by_driver == by_spark
+        assert _outputs(cluster(stored, ClusterParams(engine="driver", **params))) == by_spark
         placed = 60 if params.get("spherical", True) else 61  # plain k-means places the zero vector too
         assert len(by_driver["assignments"]) == placed and sum(r[2] for r in by_driver["centroids"]) == placed
         reasons = sorted(r[1] for r in by_driver["rejected"])

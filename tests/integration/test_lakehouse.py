@@ -206,12 +206,17 @@ def test_rows_handed_to_spark_from_arrow_are_committed_from_that_arrow(spark, tm
     import pyarrow as pa
     from pyspark.sql import types as T
 
+    from pipelines.core.local_frames import from_arrow, held_arrow, local_frame
+
     table = pa.table({"id": pa.array([3, 1, 2], pa.int64()), "d": pa.array([0.5, None, 1.5])})
-    frame = lakehouse.from_arrow(spark, table, T.StructType([T.StructField("id", T.LongType()),
-                                                              T.StructField("d", T.DoubleType())]))
+    frame = from_arrow(spark, table, T.StructType([T.StructField("id", T.LongType()), T.StructField("d", T.DoubleType())]))
+    assert held_arrow(frame) is not None and held_arrow(frame.select("id")) is None  # a derived frame holds none
+    assert held_arrow(local_frame(spark, [(1, "a")], "id long, s string")) is not None
     monkeypatch.setattr(type(frame), "toArrow", lambda self: (_ for _ in ()).throw(AssertionError("collected")))
     commit = lakehouse.write_commit(frame, TableRef(path=str(tmp_path / "t")), "run-1", driver_max_bytes=2**20)
     assert commit.metrics["numOutputRows"] == "3"
+    # committed by delta-rs from the held table (a collect would have failed, and Spark's writer taken over)
+    assert "delta-rs" in (tmp_path / "t" / "_delta_log" / "00000000000000000000.json").read_text()
     monkeypatch.undo()
     back = [tuple(r) for r in spark.read.format("delta").load(str(tmp_path / "t")).collect()]
     assert sorted(back, key=repr) == sorted([(3, 0.5), (1, None), (2, 1.5)], key=repr)

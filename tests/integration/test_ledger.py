@@ -202,19 +202,11 @@ def test_two_processes_appending_at_once_lose_no_row_and_get_their_own_versions(
     """A race on the ledger: two processes append 15 rows each at the same time with delta-rs (no Spark
     session: a fallback would crash). Every row is there once, every version is distinct and its commit
     carries the run id it was returned for."""
-    import subprocess
-    import sys
+    from tests.racers import race
 
     root = str(tmp_path)
     ledger.append(spark, root, _rec("seed", "running", 0))  # creates the ledger (delta-rs)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, root, who, "15"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for who in ("a", "b")]
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-2000:]
-        results += [tuple(x) for x in json.loads(out.strip().splitlines()[-1])]
+    results = race(_APPENDER, [[root, who, "15"] for who in ("a", "b")])
     versions = [v for _, v in results]
     assert len(results) == 30 and len(set(versions)) == 30 and 0 not in versions
     log = tmp_path / "_lakesieve" / "runs" / "_delta_log"

@@ -61,20 +61,13 @@ def test_two_processes_creating_a_new_ledger_at_once_lose_no_row(tmp_path):
     """A race on a fresh lakehouse: two processes each append 10 ledger rows, the first of each racing to
     create the table. Without a Spark session (a fallback to Spark would crash), the loser of the creation
     must append to the winner's table: every row once, every version distinct, version 0 one of them."""
-    import os
     import time
 
     from pipelines.core import ledger
+    from tests.racers import race
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = str(time.time() + 8)
-    procs = [subprocess.Popen([sys.executable, "-c", _CREATOR, str(tmp_path), who, "10", start], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for who in ("a", "b")]
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-2000:]
-        results += [tuple(x) for x in json.loads(out.strip().splitlines()[-1])]
+    results = race(_CREATOR, [[str(tmp_path), who, "10", start] for who in ("a", "b")])
     versions = sorted(v for _, v in results)
     assert versions == list(range(20))
     log = tmp_path / "_lakesieve" / "runs" / "_delta_log"
