@@ -312,7 +312,8 @@ def check_input_rows(stage: Stage, spec: RunSpec, frames: Mapping[str, Any], pri
     """``guards.min_input_rows``: every required input has that many rows. A local Delta input read as it
     is (no ``stage.load``) is counted from its log's file statistics at the version the run fingerprinted
     (:func:`lakehouse.logged_row_count`: no Spark job; the cold run's first job was 7.9 s of a
-    ``lakesieve run minhash``), any other input by one small job."""
+    ``lakesieve run minhash``), a plain scan of Parquet files from their footers
+    (:func:`lakehouse.footer_row_count`), any other input by one small job."""
     need = spec.guards.min_input_rows
     if need <= 0:
         return
@@ -324,6 +325,8 @@ def check_input_rows(stage: Stage, spec: RunSpec, frames: Mapping[str, Any], pri
         version = prints.get(name, "")
         if stage.load is None and name in spec.inputs and version.startswith("delta:v"):
             got = lakehouse.logged_row_count(spec.inputs[name], int(version[len("delta:v"):]))
+        if got is None:
+            got = lakehouse.footer_row_count(df)
         if got is None:
             got = df.limit(need).count()
         if got < need:
@@ -449,7 +452,7 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
         written = {name: c.version for name, c in commits.items()}
         fault_point("quality")
         spark.catalog.clearCache()
-        fresh = {n: _fresh_frame(spark, spec, n, commits[n]) for n in written}
+        fresh = _FreshFrames(lambda n: _fresh_frame(spark, spec, n, commits[n]), written)
         metrics = _row_counts(commits)
         if stage.metrics is not None:
             metrics.update(stage.metrics(spec.params, fresh))
@@ -502,7 +505,7 @@ def _run_quality(spark, stage: Stage, spec: RunSpec, run_id: str, fresh: Mapping
     suites_spec = stage.expectations(spec.params, fresh, metrics)
     # {output: [expectations]} runs on the written output; {check: (df, [expectations])} on a derived table
     suites = {name: (spec_[0], list(spec_[1])) if isinstance(spec_, tuple)
-              else (_quality_frame(spec, name, commits[name], fresh[name], spec_), list(spec_))
+              else (_quality_frame(spec, name, commits[name], lambda n=name: fresh[n], spec_), list(spec_))
               for name, spec_ in suites_spec.items()}
     metrics["quality.outputs_in_driver"] = sum(engine_of(df) == "pandas" for df, _ in suites.values())
     docs = data_docs_dir(spec.lakehouse) if spec.quality.data_docs else None
@@ -542,19 +545,40 @@ def _fresh_frame(spark, spec: RunSpec, name: str, commit: lakehouse.Commit):
     return lakehouse.read_version(spark, ref, commit.version)
 
 
-def _quality_frame(spec: RunSpec, name: str, commit: lakehouse.Commit, df, expectations):
+class _FreshFrames(Mapping):
+    """The outputs as written, each made into a frame only when the stage's metrics or checks first ask for it (a
+    million-row output the metrics do not read is not handed to Spark)."""
+
+    def __init__(self, make, names) -> None:
+        self._make, self._names, self._made = make, list(names), {}
+
+    def __getitem__(self, name):
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._made:
+            self._made[name] = self._make(name)
+        return self._made[name]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _quality_frame(spec: RunSpec, name: str, commit: lakehouse.Commit, frame, expectations):
     """What output ``name``'s expectations run on: the table as ``commit`` wrote it, read in the driver
     when it is local and small (at most :class:`QualityOptions` ``local_max_rows`` rows and
     :data:`QUALITY_LOCAL_MAX_BYTES` of files: an embeddings table of a million rows is not), else the
-    Spark DataFrame ``df``."""
+    frame ``frame()`` gives (made only then)."""
     from pipelines.core.quality import expectation_columns
 
     rows, size = (int(commit.metrics.get(k, -1)) for k in ("numOutputRows", "numOutputBytes"))
     named = expectation_columns(expectations)
     if not 0 <= rows <= spec.quality.local_max_rows or not 0 <= size <= QUALITY_LOCAL_MAX_BYTES or named is None:
-        return df
-    local = lakehouse.read_version_local(spec.outputs[name], commit.version, named or df.columns[:1])
-    return df if local is None else local
+        return frame()
+    local = lakehouse.read_version_local(spec.outputs[name], commit.version, named or frame().columns[:1])
+    return frame() if local is None else local
 
 
 def _version() -> str:

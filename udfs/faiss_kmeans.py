@@ -139,13 +139,14 @@ def assign_to_centroids(vectors: np.ndarray, centroids: np.ndarray, *, spherical
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if x.shape[0] == 0:
         return np.zeros(0, np.int32), np.zeros(0, np.float64)
-    if spherical:
-        x = normalize_rows(x, sq_norms)
+    # spherical: the rows are searched as they are (a row's nearest centroid by inner product is its unit
+    # vector's; normalising 1 M x 256 rows first was a copy of 1 GB), the cosine divides by the row's norm
     _, labels = _index_for(centroids, spherical, gpu).search(x, 1)
     labels = labels[:, 0].astype(np.int32)
     c = centroids[labels]
     if spherical:
-        distance = 1.0 - np.einsum("ij,ij->i", x, c, dtype=np.float64)
+        sq = row_sq_norms(x) if sq_norms is None else np.asarray(sq_norms, dtype=np.float64)
+        distance = 1.0 - np.einsum("ij,ij->i", x, c, dtype=np.float64) / np.sqrt(np.where(sq > 0, sq, 1.0))
     else:
         diff = x.astype(np.float64) - c
         distance = np.einsum("ij,ij->i", diff, diff)

@@ -30,7 +30,7 @@ from pipelines.core.errors import ConfigError, DataError
 from pipelines.core.local_frames import from_arrow
 from pipelines.core.stepclock import StepClock
 from pipelines.embed.models import one_model
-from udfs.faiss_kmeans import assign_batches, gpu_count, train_kmeans
+from udfs.faiss_kmeans import assign_batches, gpu_count, row_sq_norms, train_kmeans
 
 INPUT = "embeddings"
 
@@ -51,7 +51,8 @@ def faiss_on_gpu(params: ClusterParams) -> bool:
 def train(sample: np.ndarray, params: ClusterParams, *, gpu: bool = False, table: str = INPUT) -> np.ndarray:
     """Centroids ``(num_clusters, d)`` from the training sample."""
     if params.spherical and sample.size:
-        sample = sample[np.any(sample != 0, axis=1)]  # a zero vector has no direction
+        directed = row_sq_norms(sample) > 0  # a zero vector has no direction
+        sample = sample if directed.all() else sample[directed]
     if sample.shape[0] == 0:
         raise DataError(f"table '{table}' has no usable vectors (all null, empty or non-finite) to cluster")
     if sample.shape[0] < params.num_clusters:

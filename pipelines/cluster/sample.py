@@ -68,7 +68,7 @@ def sample_keys(ids, seed: int) -> np.ndarray:
 
     from udfs.spark_xxhash import SPARK_SEED, hash_int, hash_long, hash_texts
 
-    texts = ids.cast(pa.string()).to_pylist()
+    texts = ids.cast(pa.string())
     h = hash_texts(texts, np.full(len(texts), SPARK_SEED, dtype=np.uint64))
     literal = np.full(len(texts), seed, dtype=np.int64)
     h = hash_int(literal, h) if seed <= 2**31 - 1 else hash_long(literal, h)  # lit(seed): an int, or a long above

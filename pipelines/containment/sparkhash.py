@@ -34,20 +34,18 @@ def _double_bits(values: pa.Array) -> np.ndarray:
     return d.view(np.int64)
 
 
-def text_key(values: pa.Array, type_name: str) -> list:
-    """Per row, the key under which :func:`canonical_texts` returns the value's text (None for nulls)."""
-    valid = np.asarray(values.is_valid())
+def text_key(values: pa.Array, type_name: str) -> pa.Array:
+    """Per row, the key under which :func:`canonical_texts` returns the value's text: a double's bit pattern
+    (int64), a decimal's text; null for a null value."""
     if family(type_name) == "float":
-        keys = _double_bits(values).tolist()
-    else:
-        keys = [None if v is None else str(v) for v in values.cast(pa.string()).to_pylist()]
-    return [k if ok else None for k, ok in zip(keys, valid)]
+        return pa.array(_double_bits(values), pa.int64(), mask=~np.asarray(values.is_valid()))
+    return values.cast(pa.string())
 
 
-def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, dict]:
+def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, tuple[pa.Array, pa.Array]]:
     """For each Spark type name (float family or decimal) and its values, the canonical text of each distinct
-    value as :func:`rowhash.canonical_value` gives it, computed by Spark in one job: ``{type: {text_key: text}}``
-    (keys as :func:`text_key` gives them: a double's bit pattern, a decimal's text)."""
+    value as :func:`rowhash.canonical_value` gives it, computed by Spark in one job: ``{type: (keys, texts)}``,
+    two aligned Arrow arrays (keys as :func:`text_key` gives them)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -68,22 +66,24 @@ def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, dict]:
         frame = spark.createDataFrame(pa.table({"k": keys, "v": vals}), schema)
         parts.append(frame.select(F.lit(i).alias("part"), F.col("k").cast("string").alias("key"),
                                   canonical_value(F.col("v"), spark_type).alias("text")))
-    out: dict[str, dict] = {t: {} for t in names}
     if not parts:
-        return out
+        return {}
     union = parts[0]
     for p in parts[1:]:
         union = union.unionByName(p)
     got = union.toArrow()
-    for part, key, text in zip(got.column("part").to_pylist(), got.column("key").to_pylist(),
-                               got.column("text").to_pylist()):
-        type_name = names[part]
-        out[type_name][int(key) if family(type_name) == "float" else key] = text
+    part = got.column("part").to_numpy()
+    out = {}
+    for i, type_name in enumerate(names):
+        mine = got.filter(pa.array(part == i))
+        keys = mine.column("key").combine_chunks()
+        keys = keys.cast(pa.int64()) if family(type_name) == "float" else keys.cast(pa.string())
+        out[type_name] = (keys, mine.column("text").combine_chunks())
     return out
 
 
 def row_hashes(table: pa.Table, columns: Sequence[str], types: Sequence[str],
-               texts: Callable[[str, pa.Array], list]) -> np.ndarray:
+               texts: Callable[[str, pa.Array], pa.Array]) -> np.ndarray:
     """Spark's ``rowhash.hash_rows`` of ``table``'s ``columns`` (given in canonical order, of Spark ``types``),
     as signed 64-bit integers; ``texts(type, values)`` gives the canonical text of float and decimal values."""
     n = table.num_rows
@@ -95,7 +95,7 @@ def row_hashes(table: pa.Table, columns: Sequence[str], types: Sequence[str],
         if needs_spark_text(type_name):
             h = hash_texts(texts(type_name, values), h)
         elif fam == "string":
-            h = hash_texts(values.cast(pa.large_string()).to_pylist(), h)
+            h = hash_texts(values, h)
         else:
             if t in ("timestamp", "timestamp_ntz"):
                 ints = values.cast(pa.timestamp("us"), safe=False).cast(pa.int64())
@@ -124,11 +124,12 @@ def checksums(spark, data: Mapping[str, pa.Table], columns: Mapping[str, Sequenc
                 wanted.setdefault(types[t][c], []).append(data[t].column(c).combine_chunks())
     maps = canonical_texts(spark, {ty: pa.concat_arrays(arrs) for ty, arrs in wanted.items()}) if wanted else {}
 
-    encoded = {ty: {k: v.encode("utf-8") for k, v in m.items()} for ty, m in maps.items()}  # each value once
-
-    def texts(type_name: str, values: pa.Array) -> list:
-        known = encoded[type_name]
-        return [None if k is None else known[k] for k in text_key(values, type_name)]
+    def texts(type_name: str, values: pa.Array) -> pa.Array:
+        keys, known = maps[type_name]
+        got = known.take(pc.index_in(text_key(values, type_name), value_set=keys))
+        if got.null_count != values.null_count:  # a value Spark was not given: never hash it as a null
+            raise RuntimeError(f"checksums: {values.null_count - got.null_count} {type_name} value(s) without their text")
+        return got
 
     sums, keys = {}, {}
     for t, cols in columns.items():

@@ -368,19 +368,12 @@ def _spark_like_arrow_type(t):
     return t if plain else None
 
 
-def plain_scan_arrow(df, columns: Sequence[str]):
-    """``df.select(columns)`` as an Arrow table read from its Parquet files by pyarrow, where that is the same
-    rows: a classic session's plan that is only a projection of columns over a Parquet or Delta relation on the
-    local disk, with no filter; a Delta table read at its newest version (the files Spark scans are the log's),
-    without deletion vectors (the deleted rows are still in the files) or column mapping; every column in the
-    files under its own name (not a partition column); each file's types cast to the frame's (Delta's type
-    widening leaves narrower types in older files). None otherwise: the caller collects it with Spark. Reading
-    1 M x 256 floats: ~1.5 s against 8 s for Spark's ``toArrow``."""
+def plain_scan_files(df, columns: Sequence[str]) -> list[str] | None:
+    """The local Parquet files whose rows are exactly ``df.select(columns)``'s: a classic session's plan that is
+    only a projection of columns over a Parquet or Delta relation on the local disk, with no filter; a Delta
+    table read at its newest version (the files Spark scans are the log's), without deletion vectors (the
+    deleted rows are still in the files) or column mapping. None otherwise (or on any doubt)."""
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        from pyspark.sql.pandas.types import to_arrow_schema
-
         selected = df.select(*columns)
         plan = selected._jdf.queryExecution().optimizedPlan()
         if plan.nodeName() == "Project":
@@ -407,9 +400,53 @@ def plain_scan_arrow(df, columns: Sequence[str]):
             if (mapped or any(a.get("deletionVector") for a in adds.values())
                     or newest != {os.path.realpath(f) for f in local_files}):  # another version than the newest
                 return None
+        return local_files
+    except Exception as exc:  # noqa: BLE001 - any doubt: Spark reads it
+        log.debug("not a plain scan (%s)", cause_line(exc))
+        return None
 
-        target = pa.schema(to_arrow_schema(selected.schema))
-        parts = [pq.read_table(f, columns=list(columns)).select(list(columns)).cast(target) for f in local_files]
+
+def footer_row_count(df) -> int | None:
+    """``df``'s row count from its Parquet files' footers, with no Spark job, where ``df`` is a plain scan
+    (:func:`plain_scan_files`); None otherwise."""
+    files = plain_scan_files(df, df.columns[:1])
+    if files is None:
+        return None
+    try:
+        import pyarrow.parquet as pq
+
+        return sum(pq.read_metadata(f).num_rows for f in files)
+    except (OSError, ValueError) as exc:
+        log.debug("row count not read from the footers (%s)", cause_line(exc))
+        return None
+
+
+def plain_scan_arrow(df, columns: Sequence[str]):
+    """``df.select(columns)`` as an Arrow table read from its Parquet files by pyarrow, where that is the same
+    rows (:func:`plain_scan_files`) and every column is in the files under its own name (not a partition
+    column); each file's types are cast to the frame's (Delta's type widening leaves narrower types in older
+    files). None otherwise: the caller collects it with Spark. Reading 1 M x 256 floats: ~1.5 s against 8 s
+    for Spark's ``toArrow``; the files are read side by side (a file of one row group is one thread)."""
+    local_files = plain_scan_files(df, columns)
+    if local_files is None:
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        target = pa.schema(to_arrow_schema(df.select(*columns).schema))
+
+        def read(file: str):
+            return pq.read_table(file, columns=list(columns)).select(list(columns)).cast(target)
+
+        if len(local_files) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(len(local_files), os.cpu_count() or 1)) as pool:
+                parts = list(pool.map(read, local_files))
+        else:
+            parts = [read(f) for f in local_files]
         return pa.concat_tables(parts) if parts else target.empty_table()
     except Exception as exc:  # noqa: BLE001 - any doubt: Spark collects it
         log.debug("not read as a plain scan (%s)", cause_line(exc))

@@ -195,6 +195,12 @@ def test_a_plain_scan_is_read_by_pyarrow_and_anything_else_is_left_to_spark(spar
     spark.sql(f"DELETE FROM delta.`{tmp_path / 'delta'}` WHERE id < 10")
     after = lakehouse.read_table(spark, delta)
     assert lakehouse.plain_scan_arrow(after, ["id", "vector"]) is None
+    # the row count of a plain scan from its files' footers (the input-rows guard's), None where it is not one
+    assert lakehouse.footer_row_count(spark.read.parquet(parquet)) == 50
+    assert lakehouse.footer_row_count(spark.read.parquet(str(tmp_path / "parted"))) == 50
+    assert lakehouse.footer_row_count(spark.read.parquet(parquet).where("id < 7")) is None
+    assert lakehouse.footer_row_count(after) is None  # deletion vectors
+    assert lakehouse.footer_row_count(spark.read.option("header", True).csv(str(tmp_path / "csv"))) is None
     # the log read without Spark sees the files with their deletion vectors (the DELETE wrote, in one commit, an
     # add and a remove of each file's path: the add first, which once left no file at all), so no row count
     _, _, adds = delta_log.read_delta_log(tmp_path / "delta")
