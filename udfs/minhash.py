@@ -409,6 +409,26 @@ def prepare(text: str | None, min_content_chars: int) -> tuple[str | None, str |
     return normalize_for_hashing(text), None
 
 
+# --------------------------------------------------------------------------- row kernels (Spark's Python workers and the driver)
+def signature_rows(texts: Sequence[str | None], *, num_perm: int, seed: int, ngram_size: int, unit: str,
+                   num_bands: int, rows_per_band: int, min_content_chars: int):
+    """``(reasons, keep, buckets, signed)`` of ``texts``: why each text is filtered (None when it is hashed,
+    :func:`prepare`), the positions of the hashed ones (int64), their band buckets ``(k, num_bands)`` int64
+    (:func:`band_buckets`) and the first ``num_bands * rows_per_band`` signature values reinterpreted as signed
+    32-bit ``(k, used)``."""
+    prepared = [prepare(t, min_content_chars) for t in texts]
+    keep = np.array([i for i, (norm, _) in enumerate(prepared) if norm is not None], dtype=np.int64)
+    sigs = signatures([prepared[i][0] for i in keep], num_perm=num_perm, seed=seed, ngram_size=ngram_size, unit=unit)
+    buckets = band_buckets(sigs, num_bands, rows_per_band)
+    signed = np.ascontiguousarray(sigs[:, :num_bands * rows_per_band]).view(np.int32)
+    return [r for _, r in prepared], keep, buckets, signed
+
+
+def shingle_set_rows(texts: Sequence[str], *, ngram_size: int, unit: str) -> list:
+    """:func:`shingle_set` of each text, normalised as it was for its signature."""
+    return [shingle_set(normalize_for_hashing(nfc(t)), ngram_size, unit) for t in texts]
+
+
 # --------------------------------------------------------------------------- Arrow wrappers (Spark side)
 def signature_arrow_batches(batches: Iterable, *, text_column: str, num_perm: int, seed: int,
                             ngram_size: int, unit: str, num_bands: int, rows_per_band: int,
@@ -419,24 +439,20 @@ def signature_arrow_batches(batches: Iterable, *, text_column: str, num_perm: in
     """
     import pyarrow as pa
 
-    used = num_bands * rows_per_band
     for batch in batches:
         texts = arrow_texts(batch, text_column)
-        prepared = [prepare(t, min_content_chars) for t in texts]
-        keep = [i for i, (norm, _) in enumerate(prepared) if norm is not None]
-        sigs = signatures([prepared[i][0] for i in keep], num_perm=num_perm, seed=seed,
-                          ngram_size=ngram_size, unit=unit)
-        buckets = band_buckets(sigs, num_bands, rows_per_band)
-        signed = sigs[:, :used].view(np.int32)
+        reasons, keep, buckets, signed = signature_rows(
+            texts, num_perm=num_perm, seed=seed, ngram_size=ngram_size, unit=unit, num_bands=num_bands,
+            rows_per_band=rows_per_band, min_content_chars=min_content_chars)
         bucket_lists: list = [None] * len(texts)
         sig_lists: list = [None] * len(texts)
-        for row, i in enumerate(keep):
+        for row, i in enumerate(keep.tolist()):
             bucket_lists[i] = buckets[row]
             sig_lists[i] = signed[row]
         names = [f.name for f in batch.schema if f.name != text_column]
         cols = [batch.column(batch.schema.get_field_index(n)) for n in names]
         yield pa.RecordBatch.from_arrays(
-            cols + [pa.array([r for _, r in prepared], pa.string()),
+            cols + [pa.array(reasons, pa.string()),
                     pa.array(bucket_lists, pa.list_(pa.int64())), pa.array(sig_lists, pa.list_(pa.int32()))],
             names=names + ["reason", "buckets", "signature"])
 
@@ -446,8 +462,7 @@ def shingle_set_arrow_batches(batches: Iterable, *, text_column: str, ngram_size
     import pyarrow as pa
 
     for batch in batches:
-        texts = arrow_texts(batch, text_column)
-        sets = [shingle_set(normalize_for_hashing(nfc(t)), ngram_size, unit) for t in texts]
+        sets = shingle_set_rows(arrow_texts(batch, text_column), ngram_size=ngram_size, unit=unit)
         cols = [batch.column(i) for i in range(batch.num_columns) if batch.schema.field(i).name != text_column]
         names = [f.name for f in batch.schema if f.name != text_column]
         yield pa.RecordBatch.from_arrays(cols + [pa.array(sets, pa.list_(pa.int64()))], names=names + ["shingles"])

@@ -117,8 +117,13 @@ def check_unique_ids(df: DataFrame, table: str, examples: int = 5) -> None:
     dupes = (df.where(F.col("id").isNotNull()).groupBy("id").count().where(F.col("count") > 1)
              .orderBy("id").limit(examples).collect())
     if dupes:
-        shown = ", ".join(f"{r['id']!r} (x{r['count']})" for r in dupes)
-        raise DataError(f"table '{table}' column 'id' has duplicate values, e.g. {shown}; ids must be unique")
+        raise duplicate_ids_error(table, [(r["id"], r["count"]) for r in dupes])
+
+
+def duplicate_ids_error(table: str, examples) -> DataError:
+    """The error of :func:`check_unique_ids` for ``examples``: (id, times) pairs, smallest id first."""
+    shown = ", ".join(f"{i!r} (x{n})" for i, n in examples)
+    return DataError(f"table '{table}' column 'id' has duplicate values, e.g. {shown}; ids must be unique")
 
 
 # A transformation may return, beside its outputs, a dict of measurements of its own run under this

@@ -67,6 +67,14 @@ class MinhashParams:
                        "the driver (one collect, scipy's union-find: the same labels without a Spark job per "
                        "round); a larger one by large-star/small-star on Spark. 0: always Spark", minimum=0)
 
+    engine: Literal["auto", "spark", "driver"] = param(
+        "auto", doc="where the stage runs: 'spark' (executors), 'driver' (the driver's memory and cores: the same "
+                    "outputs without a Spark job per step; not for incremental runs or local-then-global), or "
+                    "'auto': the driver when it can and Spark estimates the input at most driver_max_bytes")
+    driver_max_bytes: int = param(
+        512 * 2**20, doc="engine 'auto': the largest input (Spark's estimate: the files' bytes) deduplicated in the "
+                         "driver, which holds its text about three times over", minimum=0)
+
     def __post_init__(self) -> None:
         if (self.num_bands is None) != (self.rows_per_band is None):
             raise ConfigError("config keys 'params.num_bands' and 'params.rows_per_band' must both be set or both "

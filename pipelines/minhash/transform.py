@@ -19,6 +19,7 @@ from pipelines.core.contract import NULL_ID, check_unique_ids
 from pipelines.core.stepclock import StepClock
 from pipelines.minhash import steps
 from pipelines.minhash.config import MinhashParams
+from pipelines.minhash.driver import in_driver, transform_in_driver
 
 
 class MinhashOutputs(NamedTuple):
@@ -54,6 +55,8 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams, clock: Ste
     outputs are written."""
     clock = clock or StepClock()
     documents, previous_index = inputs["documents"], inputs.get("previous_index")
+    if in_driver(documents, params, previous_index):
+        return MinhashOutputs(**transform_in_driver(documents, params, clock))
     every = steps.standard_documents(documents)
     docs = every.where(F.col("id").isNotNull())
     if previous_index is not None:
