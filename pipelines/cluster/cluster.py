@@ -123,8 +123,11 @@ def in_driver(df: DataFrame, params: ClusterParams) -> bool:
                           "string id; use 'auto' or 'spark'")
     if params.engine != "auto":
         return params.engine == "driver"
-    size = estimated_bytes(df.select("id", "vector"))
-    return id_ok and size is not None and size <= params.driver_max_bytes
+    if not id_ok:
+        return False
+    size = lakehouse.plain_scan_bytes(df)  # no Spark job; else Spark's estimate (it optimises the plan)
+    size = estimated_bytes(df.select("id", "vector")) if size is None else size
+    return size is not None and size <= params.driver_max_bytes
 
 
 def cluster(df: DataFrame, params: ClusterParams, *, table: str = INPUT, clock: StepClock | None = None) -> ClusterOutputs:

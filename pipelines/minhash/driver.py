@@ -54,8 +54,11 @@ def in_driver(documents: DataFrame, params: MinhashParams, previous_index: DataF
                           "use 'auto' or 'spark'")
     if params.engine != "auto":
         return params.engine == "driver"
-    size = estimated_bytes(documents)
-    return not blockers and size is not None and size <= params.driver_max_bytes
+    if blockers:
+        return False
+    size = lakehouse.plain_scan_bytes(documents)  # no Spark job; else Spark's estimate (it optimises the plan)
+    size = estimated_bytes(documents) if size is None else size
+    return size is not None and size <= params.driver_max_bytes
 
 
 # --------------------------------------------------------------------------- the kernel in a process pool
