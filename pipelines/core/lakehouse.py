@@ -513,6 +513,14 @@ def _overwrite_with_delta_rs(df, ref: TableRef, run_id: str, partition_by: Seque
     if any(t is None for t in types):
         return None
     data = data.cast(pa.schema([pa.field(f.name, t, True) for f, t in zip(data.schema, types)]))
+    return delta_rs_overwrite(path, data, run_id, partition_by, ref.label)
+
+
+def delta_rs_overwrite(path: Path, data, run_id: str, partition_by: Sequence[str], label: str) -> Commit | None:
+    """Overwrite the local Delta table at ``path`` with the Arrow table ``data`` by delta-rs, ``run_id`` in the
+    commit's ``userMetadata``: one commit, or none (the data files a killed or failed writer leaves are in no
+    version: ``tests/reliability/test_kill_delta_rs.py`` kills it mid-write). The commit, or None when delta-rs
+    did not commit (the caller's Spark writer then does); a concurrent commit is :class:`ConcurrentRunError`."""
     before = delta_log.commit_of(path, run_id)
     try:
         from deltalake import CommitProperties, write_deltalake
@@ -524,12 +532,12 @@ def _overwrite_with_delta_rs(df, ref: TableRef, run_id: str, partition_by: Seque
                             partition_by=list(partition_by) or None,
                             commit_properties=CommitProperties(custom_metadata={"userMetadata": run_id}))
         except CommitFailedError as exc:
-            raise ConcurrentRunError(f"another run committed to '{ref.label}' while this one was writing; "
+            raise ConcurrentRunError(f"another run committed to '{label}' while this one was writing; "
                                      f"this run's write was not kept ({cause_line(exc)})") from exc
     except ConcurrentRunError:
         raise
     except Exception as exc:  # noqa: BLE001 - decided below: committed (keep it) or not (Spark writes it)
-        log.debug("delta-rs could not overwrite '%s' (%s)", ref.label, cause_line(exc))
+        log.debug("delta-rs could not overwrite '%s' (%s)", label, cause_line(exc))
     after = delta_log.commit_of(path, run_id)
     return Commit(*after) if after is not None and after != before else None
 
