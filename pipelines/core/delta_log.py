@@ -73,21 +73,30 @@ def read_json_lines(path: Path) -> list[dict]:
 
 def read_delta_log(table: Path) -> tuple[int, dict, dict[str, dict]]:
     """(version, metaData action, active add actions by path) from a local Delta log."""
+    version, meta, adds, _ = read_snapshot(table)
+    return version, meta, adds
+
+
+def read_snapshot(table: Path) -> tuple[int, dict, dict[str, dict], dict]:
+    """(version, metaData action, active add actions by path, protocol action) from a local Delta log: the newest
+    checkpoint, then the commits after it."""
     import pyarrow.parquet as pq
 
     log = table / "_delta_log"
     versions = commit_versions(log)
-    start, meta, adds = -1, {}, {}
+    start, meta, adds, protocol = -1, {}, {}, {}
     last = log / "_last_checkpoint"
     if last.is_file():
         cp = json.loads(last.read_text())
         start = int(cp["version"])
         parts = sorted(log.glob(f"{start:020d}.checkpoint*.parquet"))
         for part in parts:
-            t = pq.read_table(part, columns=["add", "metaData"]).to_pylist()
+            t = pq.read_table(part, columns=["add", "metaData", "protocol"]).to_pylist()
             for row in t:
                 if row.get("metaData"):
                     meta = row["metaData"]
+                if row.get("protocol"):
+                    protocol = row["protocol"]
                 if row.get("add"):
                     a = row["add"]
                     if isinstance(a.get("partitionValues"), list):
@@ -106,9 +115,11 @@ def read_delta_log(table: Path) -> tuple[int, dict, dict[str, dict]]:
         for action in actions:
             if "metaData" in action:
                 meta = action["metaData"]
+            elif "protocol" in action:
+                protocol = action["protocol"]
             elif "add" in action:
                 adds[action["add"]["path"]] = action["add"]
     version = max([start] + later)
     if not meta:
         raise ValueError("the Delta log has no metaData action")
-    return version, meta, adds
+    return version, meta, adds, protocol

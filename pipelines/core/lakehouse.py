@@ -114,6 +114,50 @@ def read_table(spark, ref: TableRef, fmt: str | None = None, *, schema=None, ver
         raise InputNotFoundError(f"cannot read table '{ref.label}' as {fmt}: {cause_line(exc)}") from exc
 
 
+_GLOB_CHARS = frozenset("*?[]{}\\")
+
+
+def read_input(spark, ref: TableRef):
+    """A stage's input as :func:`read_table` reads it, except a plain local Delta table
+    (:func:`plain_delta_files`), which is read as its newest version's Parquet files with the table's schema: the
+    same rows and types without Delta's snapshot, which Spark's Delta reader reconstructs in a Spark job (5-6 s as
+    a cold ``lakesieve run``'s first job, against ~2 s for this read; measured on a 5,811-document table)."""
+    if detect_format(ref) == "delta" and hasattr(spark, "_jsparkSession"):  # classic sessions: the files are local
+        plain = plain_delta_files(ref)
+        if plain is not None:
+            from pyspark.sql import types as T
+
+            schema, files = plain
+            try:
+                return spark.read.schema(T.StructType.fromJson(schema)).parquet(*files)
+            except Exception as exc:  # noqa: BLE001 - Delta's reader decides
+                log.debug("'%s' not read as its files (%s)", ref.label, cause_line(exc))
+    return read_table(spark, ref)
+
+
+def plain_delta_files(ref: TableRef) -> tuple[dict, list[str]] | None:
+    """(the table's schema as JSON, its newest version's data files) of a local Delta table whose files hold
+    exactly its rows under its own column names and types: protocol reader version 1 (no deletion vectors,
+    column mapping, type widening, timestamps without time zone or other reader features), no partition
+    columns, every file under the table's folder, no glob character in any path. None otherwise (Delta's
+    reader then reads it), and off on Databricks, whose FUSE paths are the object store's."""
+    path = local_path(ref)
+    if path is None or os.environ.get("DATABRICKS_RUNTIME_VERSION") or not (path / "_delta_log").is_dir():
+        return None
+    try:
+        _, meta, adds, protocol = delta_log.read_snapshot(path)
+        files = [str(delta_log.data_file(path, a["path"])) for a in adds.values()]
+        if (int(protocol.get("minReaderVersion", 1)) != 1 or meta.get("partitionColumns")
+                or (meta.get("configuration") or {}).get("delta.columnMapping.mode", "none") != "none"
+                or any(a.get("deletionVector") or ":" in a["path"] or a["path"].startswith("/") for a in adds.values())
+                or not files or any(_GLOB_CHARS & set(f) for f in files)):
+            return None
+        return json.loads(meta["schemaString"]), files
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.debug("'%s' not read as its files (%s)", ref.label, exc)
+        return None
+
+
 def sql_identifier(ref: TableRef) -> str:
     """The table as a SQL identifier: the quoted catalog name, or ``delta.`<absolute path>``` (a path is
     data: a backtick in it is doubled, never SQL)."""

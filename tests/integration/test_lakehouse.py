@@ -226,3 +226,38 @@ def test_rows_handed_to_spark_from_arrow_are_committed_from_that_arrow(spark, tm
     monkeypatch.undo()
     back = [tuple(r) for r in spark.read.format("delta").load(str(tmp_path / "t")).collect()]
     assert sorted(back, key=repr) == sorted([(3, 0.5), (1, None), (2, 1.5)], key=repr)
+
+
+def _reads_delta(df) -> bool:
+    plan = df._jdf.queryExecution().analyzed()
+    while plan.nodeName() in ("Project", "SubqueryAlias"):
+        plan = plan.child()
+    return plan.relation().fileFormat().getClass().getSimpleName() == "DeltaParquetFileFormat"
+
+
+def test_a_plain_delta_input_is_read_as_its_files_and_any_other_by_deltas_reader(spark, tmp_path):
+    """A stage's input (``lakehouse.read_input``): a plain Delta table is read as its newest version's files with its
+    schema (the same rows, types and order of columns, without Delta's snapshot job); a table whose files do not
+    hold its rows as they are (deletion vectors, partition columns, column mapping) is left to Delta's reader."""
+    rows = spark.sql("SELECT id, CAST(id AS INT) AS small, CAST(id % 3 AS STRING) AS part, "
+                     "array(CAST(id AS FLOAT)) AS vector, named_struct('a', id) AS s FROM range(40)")
+    plain = TableRef(path=str(tmp_path / "plain"))
+    lakehouse.write_table(rows.repartition(3), plain, "setup")
+    lakehouse.write_table(rows.where("id < 10"), plain, "setup-2")  # the newest version: 10 rows
+    got = lakehouse.read_input(spark, plain)
+    assert not _reads_delta(got)
+    assert got.schema.simpleString() == lakehouse.read_table(spark, plain).schema.simpleString()
+    assert sorted(tuple(r) for r in got.collect()) == sorted(tuple(r) for r in rows.where("id < 10").collect())
+    # Delta's reader for the others, with the same rows
+    parted = TableRef(path=str(tmp_path / "parted"))
+    rows.write.format("delta").partitionBy("part").save(str(tmp_path / "parted"))
+    mapped = TableRef(path=str(tmp_path / "mapped"))
+    rows.write.format("delta").option("delta.columnMapping.mode", "name").save(str(tmp_path / "mapped"))
+    dv = TableRef(path=str(tmp_path / "dv"))
+    rows.write.format("delta").option("delta.enableDeletionVectors", "true").save(str(tmp_path / "dv"))
+    spark.sql(f"DELETE FROM delta.`{tmp_path / 'dv'}` WHERE id >= 30")
+    for ref, n in ((parted, 40), (mapped, 40), (dv, 30)):
+        df = lakehouse.read_input(spark, ref)
+        assert _reads_delta(df), ref.label
+        assert df.count() == n
+    assert lakehouse.plain_delta_files(TableRef(path=str(tmp_path / "missing"))) is None
