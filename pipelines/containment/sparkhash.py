@@ -34,18 +34,18 @@ def _double_bits(values: pa.Array) -> np.ndarray:
     return d.view(np.int64)
 
 
-def text_key(values: pa.Array, type_name: str) -> pa.Array:
+def text_key(values: pa.Array, type_name: str) -> np.ndarray:
     """Per row, the key under which :func:`canonical_texts` returns the value's text: a double's bit pattern
-    (int64), a decimal's text; null for a null value."""
+    (int64), a decimal's text (a null value's key is meaningless: callers mask nulls)."""
     if family(type_name) == "float":
-        return pa.array(_double_bits(values), pa.int64(), mask=~np.asarray(values.is_valid()))
-    return values.cast(pa.string())
+        return _double_bits(values)
+    return values.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False)
 
 
 def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, tuple[pa.Array, pa.Array]]:
     """For each Spark type name (float family or decimal) and its values, the canonical text of each distinct
     value as :func:`rowhash.canonical_value` gives it, computed by Spark in one job: ``{type: (keys, texts)}``,
-    two aligned Arrow arrays (keys as :func:`text_key` gives them)."""
+    the keys (as :func:`text_key` gives them) a sorted numpy array, the texts an Arrow array in their order."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -77,8 +77,10 @@ def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, tuple[pa
     for i, type_name in enumerate(names):
         mine = got.filter(pa.array(part == i))
         keys = mine.column("key").combine_chunks()
-        keys = keys.cast(pa.int64()) if family(type_name) == "float" else keys.cast(pa.string())
-        out[type_name] = (keys, mine.column("text").combine_chunks())
+        keys = (keys.cast(pa.int64()).to_numpy() if family(type_name) == "float"
+                else keys.cast(pa.string()).to_numpy(zero_copy_only=False))
+        order = np.argsort(keys, kind="stable")  # sorted once: each column's lookup is a binary search
+        out[type_name] = (keys[order], mine.column("text").combine_chunks().take(pa.array(order)))
     return out
 
 
@@ -126,10 +128,12 @@ def checksums(spark, data: Mapping[str, pa.Table], columns: Mapping[str, Sequenc
 
     def texts(type_name: str, values: pa.Array) -> pa.Array:
         keys, known = maps[type_name]
-        got = known.take(pc.index_in(text_key(values, type_name), value_set=keys))
-        if got.null_count != values.null_count:  # a value Spark was not given: never hash it as a null
-            raise RuntimeError(f"checksums: {values.null_count - got.null_count} {type_name} value(s) without their text")
-        return got
+        valid = np.asarray(values.is_valid())
+        wanted = text_key(values, type_name)
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1) if len(keys) else np.zeros(len(wanted), np.int64)
+        if valid.any() and (len(keys) == 0 or (keys[at[valid]] != wanted[valid]).any()):
+            raise RuntimeError(f"checksums: a {type_name} value without its text")  # never hash it as a null
+        return known.take(pa.array(at, pa.int64(), mask=~valid))
 
     sums, keys = {}, {}
     for t, cols in columns.items():
