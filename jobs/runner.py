@@ -285,8 +285,7 @@ def load_inputs(spark, stage: Stage, spec: RunSpec) -> tuple[dict, dict]:
             input_spec = stage.inputs[name]
             if input_spec.optional and not lakehouse.table_exists(spark, ref):
                 continue
-            frames[name] = lakehouse.read_input(spark, ref)
-            prints[name] = lakehouse.input_fingerprint(spark, ref)
+            frames[name], prints[name] = lakehouse.read_input(spark, ref)
     for name, df in frames.items():
         if name in stage.inputs and df is not None:
             check_columns(df, stage.inputs[name].columns, spec.inputs[name].label if name in spec.inputs else name)

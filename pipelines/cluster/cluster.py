@@ -114,7 +114,6 @@ def in_driver(df: DataFrame, params: ClusterParams) -> bool:
     """Whether ``params.engine`` puts the stage in the driver (:func:`cluster_in_driver`): 'auto' when Spark
     estimates the input at most ``params.driver_max_bytes`` and its id is an integer or a string (the sample key
     is reproduced in numpy for those)."""
-    from pipelines.core.partitions import estimated_bytes
 
     id_ok = isinstance(df.schema["id"].dataType, (T.IntegralType, T.StringType))
     if params.engine == "driver" and not id_ok:
@@ -125,8 +124,7 @@ def in_driver(df: DataFrame, params: ClusterParams) -> bool:
         return params.engine == "driver"
     if not id_ok:
         return False
-    size = lakehouse.plain_scan_bytes(df)  # no Spark job; else Spark's estimate (it optimises the plan)
-    size = estimated_bytes(df.select("id", "vector")) if size is None else size
+    size = lakehouse.input_bytes(df.select("id", "vector"))
     return size is not None and size <= params.driver_max_bytes
 
 

@@ -118,41 +118,65 @@ _GLOB_CHARS = frozenset("*?[]{}\\")
 
 
 def read_input(spark, ref: TableRef):
-    """A stage's input as :func:`read_table` reads it, except a plain local Delta table
-    (:func:`plain_delta_files`), which is read as its newest version's Parquet files with the table's schema: the
-    same rows and types without Delta's snapshot, which Spark's Delta reader reconstructs in a Spark job (5-6 s as
-    a cold ``lakesieve run``'s first job, against ~2 s for this read; measured on a 5,811-document table)."""
+    """``(frame, fingerprint)`` of a stage's input: the frame as :func:`read_table` reads it, except a plain local
+    Delta table (:func:`plain_delta_files`), which is read as its newest version's Parquet files with the table's
+    schema: the same rows and types without Delta's snapshot, which Spark's Delta reader reconstructs in a Spark
+    job (5-6 s as a cold ``lakesieve run``'s first job, against ~2 s for this read; measured on a 5,811-document
+    table). A Delta table read by Delta's reader is pinned to the version it was analysed at (time travel), and the
+    fingerprint (:func:`input_fingerprint`) names the version the frame reads: a commit between the read and the run's
+    end cannot change the rows or make the ledger record a version the run never read."""
     if detect_format(ref) == "delta" and hasattr(spark, "_jsparkSession"):  # classic sessions: the files are local
         plain = plain_delta_files(ref)
         if plain is not None:
             from pyspark.sql import types as T
 
-            schema, files = plain
+            schema, files, version = plain
             try:
-                return spark.read.schema(T.StructType.fromJson(schema)).parquet(*files)
+                return spark.read.schema(T.StructType.fromJson(schema)).parquet(*files), f"delta:v{version}"
             except Exception as exc:  # noqa: BLE001 - Delta's reader decides
                 log.debug("'%s' not read as its files (%s)", ref.label, cause_line(exc))
-    return read_table(spark, ref)
+    df = read_table(spark, ref)
+    version = _analysed_delta_version(df) if detect_format(ref) == "delta" else None
+    if version is not None:  # pinned: a path read by Delta's reader otherwise runs on the version newest when it runs
+        return read_table(spark, ref, version=version), f"delta:v{version}"
+    return df, input_fingerprint(spark, ref)
 
 
-def plain_delta_files(ref: TableRef) -> tuple[dict, list[str]] | None:
-    """(the table's schema as JSON, its newest version's data files) of a local Delta table whose files hold
-    exactly its rows under its own column names and types: protocol reader version 1 (no deletion vectors,
-    column mapping, type widening, timestamps without time zone or other reader features), no partition
-    columns, every file under the table's folder, no glob character in any path. None otherwise (Delta's
-    reader then reads it), and off on Databricks, whose FUSE paths are the object store's."""
+def _analysed_delta_version(df) -> int | None:
+    """The Delta version a frame read by Delta's reader is pinned to (its analysed plan's), else None."""
+    try:
+        plan = df._jdf.queryExecution().analyzed()
+        while plan.nodeName() in ("Project", "SubqueryAlias"):
+            plan = plan.child()
+        if plan.getClass().getSimpleName() != "LogicalRelation":
+            return None
+        location = plan.relation().location()
+        return int(location.version()) if location.getClass().getSimpleName() == "TahoeLogFileIndex" else None
+    except Exception:  # noqa: BLE001 - Connect, a catalog view, another reader: the table's current version
+        return None
+
+
+def plain_delta_files(ref: TableRef) -> tuple[dict, list[str], int] | None:
+    """(the table's schema as JSON, its newest version's data files, that version) of a local Delta table whose
+    files hold exactly its rows under its own column names and types: protocol reader version 1 (no deletion
+    vectors, column mapping, type widening, timestamps without time zone or other reader features), no partition
+    columns, every file inside the table's folder once symlinks are resolved (a log entry ``../x.parquet`` or a
+    link out of the folder is left to Delta's reader), no glob character in any path. None otherwise, and off on
+    Databricks, whose FUSE paths are the object store's."""
     path = local_path(ref)
     if path is None or os.environ.get("DATABRICKS_RUNTIME_VERSION") or not (path / "_delta_log").is_dir():
         return None
     try:
-        _, meta, adds, protocol = delta_log.read_snapshot(path)
+        version, meta, adds, protocol = delta_log.read_snapshot(path)
         files = [str(delta_log.data_file(path, a["path"])) for a in adds.values()]
+        inside = os.path.realpath(path) + os.sep
         if (int(protocol.get("minReaderVersion", 1)) != 1 or meta.get("partitionColumns")
                 or (meta.get("configuration") or {}).get("delta.columnMapping.mode", "none") != "none"
-                or any(a.get("deletionVector") or ":" in a["path"] or a["path"].startswith("/") for a in adds.values())
-                or not files or any(_GLOB_CHARS & set(f) for f in files)):
+                or any(a.get("deletionVector") or ":" in a["path"] for a in adds.values())
+                or not files or any(_GLOB_CHARS & set(f) for f in files)
+                or not all(os.path.realpath(f).startswith(inside) for f in files)):
             return None
-        return json.loads(meta["schemaString"]), files
+        return json.loads(meta["schemaString"]), files, version
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.debug("'%s' not read as its files (%s)", ref.label, exc)
         return None
@@ -459,16 +483,19 @@ def plain_scan_files(df, columns: Sequence[str]) -> list[str] | None:
         return None
 
 
-def plain_scan_bytes(df) -> int | None:
-    """The bytes of the files of ``df`` when it is a plain scan (:func:`plain_scan_files`), with no Spark job;
-    None otherwise."""
+def input_bytes(df) -> int | None:
+    """The size of ``df`` for the engines' choice of the driver: its files' bytes when it is a plain scan
+    (:func:`plain_scan_files`: no Spark job), else Spark's estimate (which optimises the plan: for a Delta table,
+    a job that reconstructs its state); None where there is neither (Spark Connect)."""
+    from pipelines.core.partitions import estimated_bytes
+
     files = plain_scan_files(df, df.columns[:1])
-    if files is None:
-        return None
-    try:
-        return sum(os.path.getsize(f) for f in files)
-    except OSError:
-        return None
+    if files is not None:
+        try:
+            return sum(os.path.getsize(f) for f in files)
+        except OSError:
+            pass
+    return estimated_bytes(df)
 
 
 def footer_row_count(df) -> int | None:

@@ -30,6 +30,7 @@ from pipelines.core.stepclock import StepClock
 from pipelines.minhash.config import MinhashParams
 from pipelines.minhash.steps import NO_SOURCE
 from udfs import minhash as kernels
+from udfs.text import arrow_texts
 
 log = logging.getLogger("lakesieve.minhash")
 
@@ -41,8 +42,6 @@ def in_driver(documents: DataFrame, params: MinhashParams, previous_index: DataF
     """Whether ``params.engine`` runs the stage in the driver: 'driver' always (a ConfigError where it cannot),
     'auto' when the run is not incremental, the scope is global or local, the id is an integer or a string (whose
     order numpy reproduces) and Spark estimates the input at most ``params.driver_max_bytes``."""
-    from pipelines.core.partitions import estimated_bytes
-
     id_type = documents.schema["id"].dataType
     blockers = [why for why, blocked in (
         ("an incremental run (inputs.previous_index)", previous_index is not None),
@@ -56,8 +55,7 @@ def in_driver(documents: DataFrame, params: MinhashParams, previous_index: DataF
         return params.engine == "driver"
     if blockers:
         return False
-    size = lakehouse.plain_scan_bytes(documents)  # no Spark job; else Spark's estimate (it optimises the plan)
-    size = estimated_bytes(documents) if size is None else size
+    size = lakehouse.input_bytes(documents)
     return size is not None and size <= params.driver_max_bytes
 
 
@@ -87,17 +85,6 @@ def _chunks(texts: list, lengths: np.ndarray) -> list[list]:
     bounds = np.searchsorted(np.cumsum(lengths), np.linspace(0, lengths.sum(), parts + 1)[1:-1])
     edges = [0, *sorted(set(int(b) + 1 for b in bounds)), len(texts)]
     return [texts[a:b] for a, b in zip(edges[:-1], edges[1:]) if b > a]
-
-
-def _texts(column) -> list:
-    """The strings of an Arrow text column; invalid UTF-8 is decoded with replacement characters (as
-    :func:`udfs.text.arrow_texts` does for the Spark engine)."""
-    import pyarrow as pa
-
-    try:
-        return column.to_pylist()
-    except UnicodeDecodeError:
-        return [None if b is None else b.decode("utf-8", errors="replace") for b in column.cast(pa.binary()).to_pylist()]
 
 
 # --------------------------------------------------------------------------- the method on id ranks
@@ -261,7 +248,7 @@ def transform_in_driver(documents: DataFrame, params: MinhashParams, clock: Step
         raise duplicate_ids_error("documents", shown)
     clock.lap("checks")
 
-    texts = _texts(texts_col.take(pa.array(has_id)))
+    texts = arrow_texts(pa.table({"text": texts_col.take(pa.array(has_id))}), "text")  # invalid UTF-8 as U+FFFD
     num_bands, rows_per_band = params.bands
     kwargs = dict(num_perm=params.num_perm, seed=params.seed, ngram_size=params.ngram_size, unit=params.ngram_unit,
                   num_bands=num_bands, rows_per_band=rows_per_band, min_content_chars=params.min_content_chars)

@@ -244,8 +244,8 @@ def test_a_plain_delta_input_is_read_as_its_files_and_any_other_by_deltas_reader
     plain = TableRef(path=str(tmp_path / "plain"))
     lakehouse.write_table(rows.repartition(3), plain, "setup")
     lakehouse.write_table(rows.where("id < 10"), plain, "setup-2")  # the newest version: 10 rows
-    got = lakehouse.read_input(spark, plain)
-    assert not _reads_delta(got)
+    got, print_ = lakehouse.read_input(spark, plain)
+    assert not _reads_delta(got) and print_ == "delta:v1"
     assert got.schema.simpleString() == lakehouse.read_table(spark, plain).schema.simpleString()
     assert sorted(tuple(r) for r in got.collect()) == sorted(tuple(r) for r in rows.where("id < 10").collect())
     # Delta's reader for the others, with the same rows
@@ -257,7 +257,46 @@ def test_a_plain_delta_input_is_read_as_its_files_and_any_other_by_deltas_reader
     rows.write.format("delta").option("delta.enableDeletionVectors", "true").save(str(tmp_path / "dv"))
     spark.sql(f"DELETE FROM delta.`{tmp_path / 'dv'}` WHERE id >= 30")
     for ref, n in ((parted, 40), (mapped, 40), (dv, 30)):
-        df = lakehouse.read_input(spark, ref)
+        df, _ = lakehouse.read_input(spark, ref)
         assert _reads_delta(df), ref.label
         assert df.count() == n
     assert lakehouse.plain_delta_files(TableRef(path=str(tmp_path / "missing"))) is None
+
+
+def test_a_commit_after_the_input_is_read_changes_neither_its_rows_nor_its_fingerprint(spark, tmp_path):
+    """A writer commits to the input between the read and the run's fingerprint (the race): the frame keeps the
+    version it read and the fingerprint names that version, by either reader, so the ledger never records a
+    version the run did not read (a rerun on the new version is then not skipped as already done)."""
+    rows = spark.sql("SELECT id FROM range(20)")
+    plain, dv = TableRef(path=str(tmp_path / "plain")), TableRef(path=str(tmp_path / "dv"))
+    lakehouse.write_table(rows, plain, "setup")
+    rows.write.format("delta").option("delta.enableDeletionVectors", "true").save(str(tmp_path / "dv"))
+    for ref in (plain, dv):  # read as its files / by Delta's reader
+        df, print_ = lakehouse.read_input(spark, ref)
+        lakehouse.write_table(rows.where("id < 5"), ref, "the other writer")  # version 1
+        assert print_ == "delta:v0", ref.label
+        assert lakehouse.input_fingerprint(spark, ref) == "delta:v1"
+        assert df.count() == 20, ref.label
+
+
+def test_a_delta_log_pointing_outside_its_table_is_not_read_as_files(spark, tmp_path):
+    """"Every file inside the table's folder": a log entry ``../x.parquet``, or a data file that is a symlink out of
+    the folder, leaves the table to Delta's reader (never a read of files elsewhere by this shortcut)."""
+    import shutil
+
+    rows = spark.sql("SELECT id FROM range(8)")
+    for name in ("dotdot", "linked"):
+        lakehouse.write_table(rows.coalesce(1), TableRef(path=str(tmp_path / name)), "setup")
+    assert lakehouse.plain_delta_files(TableRef(path=str(tmp_path / "linked"))) is not None
+    # a data file moved out and linked back
+    data = next((tmp_path / "linked").glob("*.parquet"))
+    shutil.move(data, tmp_path / "elsewhere.parquet")
+    data.symlink_to(tmp_path / "elsewhere.parquet")
+    assert lakehouse.plain_delta_files(TableRef(path=str(tmp_path / "linked"))) is None
+    # a log entry whose path climbs out of the table
+    log0 = tmp_path / "dotdot" / "_delta_log" / "00000000000000000000.json"
+    data = next((tmp_path / "dotdot").glob("*.parquet"))
+    shutil.move(data, tmp_path / data.name)
+    log0.write_text(log0.read_text().replace(f'"path":"{data.name}"', f'"path":"../{data.name}"'))
+    assert f'"../{data.name}"' in log0.read_text()
+    assert lakehouse.plain_delta_files(TableRef(path=str(tmp_path / "dotdot"))) is None
