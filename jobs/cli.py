@@ -39,9 +39,13 @@ def cmd_run(args) -> int:
 
     stage = registry.load_stage(args.stage)
     spec = runner.build_spec(stage, args.config, overrides=args.set, lakehouse_root=args.lakehouse, force=args.force)
-    spark = _spark(f"lakesieve-{stage.name}")
+    from pipelines.core.session import deferred_session, not_started
+
+    spark = deferred_session(f"lakesieve-{stage.name}")  # started only if something in the run needs Spark
     result = runner.run_stage(spark, stage, spec)
     summary.print_summary(result)
+    if not_started(spark):
+        print("the run stayed in this process: Spark was not started")
     return 0
 
 

@@ -35,6 +35,8 @@ from pipelines.core.errors import (
     worker_error,
 )
 from pipelines.core.layout import data_docs_dir, default_lakehouse, path_in_lakehouse, quality_ref, recorded_output
+from pipelines.core.local_frames import DeferredFrame, from_arrow
+from pipelines.core.session import not_started
 from pipelines.core.stage import Stage
 from pipelines.core.stepclock import StepClock
 from pipelines.core.tables import TableRef
@@ -285,7 +287,7 @@ def load_inputs(spark, stage: Stage, spec: RunSpec) -> tuple[dict, dict]:
             input_spec = stage.inputs[name]
             if input_spec.optional and not lakehouse.table_exists(spark, ref):
                 continue
-            frames[name], prints[name] = lakehouse.read_input(spark, ref)
+            frames[name], prints[name] = lakehouse.read_input(spark, ref, deferred=stage.deferred_inputs)
     for name, df in frames.items():
         if name in stage.inputs and df is not None:
             check_columns(df, stage.inputs[name].columns, spec.inputs[name].label if name in spec.inputs else name)
@@ -318,7 +320,7 @@ def check_input_rows(stage: Stage, spec: RunSpec, frames: Mapping[str, Any], pri
         return
     for name, input_spec in stage.inputs.items():
         df = frames.get(name)
-        if input_spec.optional or df is None or not hasattr(df, "limit"):
+        if input_spec.optional or df is None or not (isinstance(df, DeferredFrame) or hasattr(df, "limit")):
             continue
         got = None
         version = prints.get(name, "")
@@ -450,7 +452,8 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
             clock.lap(f"run.write_{out.name}")  # the lazy part of the transformation runs here
         written = {name: c.version for name, c in commits.items()}
         fault_point("quality")
-        spark.catalog.clearCache()
+        if not not_started(spark):
+            spark.catalog.clearCache()
         fresh = _FreshFrames(lambda n: _fresh_frame(spark, spec, n, commits[n]), written)
         metrics = _row_counts(commits)
         if stage.metrics is not None:
@@ -466,7 +469,8 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
             raise QualityCheckError(f"{len(failures)} expectation(s) failed: " + "; ".join(failures[:3]))
         held.check()
     except BaseException as exc:
-        spark.catalog.clearCache()
+        if not not_started(spark):
+            spark.catalog.clearCache()
         try:
             _rollback(spark, spec.outputs, previous, run_id)
         finally:
@@ -538,7 +542,10 @@ def _fresh_frame(spark, spec: RunSpec, name: str, commit: lakehouse.Commit):
         data = lakehouse.read_version_arrow(ref, commit.version)
         if data is not None:
             try:
-                return spark.createDataFrame(data)
+                from pyspark.sql.pandas.types import from_arrow_schema
+
+                # a DeferredFrame where Spark has not been started: a stage's metrics may read it without a JVM
+                return from_arrow(spark, data, from_arrow_schema(data.schema))
             except Exception as exc:  # noqa: BLE001 - a type Spark's Arrow conversion lacks: read it with Spark
                 log.debug("output '%s' read with Spark for its metrics (%s)", name, cause_line(exc))
     return lakehouse.read_version(spark, ref, commit.version)

@@ -117,14 +117,25 @@ def read_table(spark, ref: TableRef, fmt: str | None = None, *, schema=None, ver
 _GLOB_CHARS = frozenset("*?[]{}\\")
 
 
-def read_input(spark, ref: TableRef):
+def read_input(spark, ref: TableRef, *, deferred: bool = False):
     """``(frame, fingerprint)`` of a stage's input: the frame as :func:`read_table` reads it, except a plain local
     Delta table (:func:`plain_delta_files`), which is read as its newest version's Parquet files with the table's
     schema: the same rows and types without Delta's snapshot, which Spark's Delta reader reconstructs in a Spark
     job (5-6 s as a cold ``lakesieve run``'s first job, against ~2 s for this read; measured on a 5,811-document
     table). A Delta table read by Delta's reader is pinned to the version it was analysed at (time travel), and the
     fingerprint (:func:`input_fingerprint`) names the version the frame reads: a commit between the read and the run's
-    end cannot change the rows or make the ledger record a version the run never read."""
+    end cannot change the rows or make the ledger record a version the run never read.
+
+    ``deferred`` (a stage that takes them: ``Stage.deferred_inputs``) and a session not started yet
+    (:class:`pipelines.core.session.DeferredSession`): a plain local Delta table or plain local Parquet files
+    (:func:`plain_parquet_files`) are a :class:`~pipelines.core.local_frames.DeferredFrame` of their files, read
+    without a JVM by whatever needs only their schema, size, row count or Arrow rows."""
+    from pipelines.core.session import not_started
+
+    if deferred and not_started(spark):
+        files = _deferred_input(spark, ref)
+        if files is not None:
+            return files
     if detect_format(ref) == "delta" and hasattr(spark, "_jsparkSession"):  # classic sessions: the files are local
         plain = plain_delta_files(ref)
         if plain is not None:
@@ -140,6 +151,89 @@ def read_input(spark, ref: TableRef):
     if version is not None:  # pinned: a path read by Delta's reader otherwise runs on the version newest when it runs
         return read_table(spark, ref, version=version), f"delta:v{version}"
     return df, input_fingerprint(spark, ref)
+
+
+def _deferred_input(spark, ref: TableRef):
+    """``(DeferredFrame, fingerprint)`` of a plain local Delta or Parquet input, else None. Every column is nullable,
+    as Spark reads files."""
+    from pyspark.sql import types as T
+
+    from pipelines.core.local_frames import DeferredFrame
+
+    fmt = detect_format(ref)
+    if fmt == "delta":
+        plain = plain_delta_files(ref)
+        if plain is None:
+            return None
+        schema, files, version = plain
+        return DeferredFrame(spark, T.StructType.fromJson(_all_nullable(schema)), files=files), f"delta:v{version}"
+    if fmt == "parquet":
+        found = plain_parquet_files(ref)
+        if found is not None:
+            schema, files = found
+            return DeferredFrame(spark, schema, files=files), input_fingerprint(spark, ref)
+    return None
+
+
+def _all_nullable(schema_json):
+    """A Spark schema's JSON with every field, array element and map value nullable (Spark reads files so)."""
+    if isinstance(schema_json, dict):
+        out = {k: _all_nullable(v) for k, v in schema_json.items()}
+        for key in ("nullable", "containsNull", "valueContainsNull"):
+            if key in out:
+                out[key] = True
+        return out
+    if isinstance(schema_json, list):
+        return [_all_nullable(v) for v in schema_json]
+    return schema_json
+
+
+def plain_parquet_files(ref: TableRef):
+    """``(Spark schema, files)`` of a local Parquet table that Spark would read as exactly those files' rows with
+    that schema: one ``.parquet`` file, or a folder whose entries are only ``.parquet`` files (and Spark's hidden
+    ``_``/``.`` files; no sub-folders, so no partition discovery), all of one Arrow schema of types whose Spark
+    reading is the same (signed integers, floating point, booleans, strings, binary, dates, decimals, and lists and
+    structs of them; not timestamps, whose Spark type depends on the writer's flags, nor unsigned integers).
+    None otherwise (Spark reads it)."""
+    path = local_path(ref)
+    if path is None or os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return None
+    try:
+        import pyarrow.parquet as pq
+        from pyspark.sql import types as T
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        if path.is_file():
+            files = [path] if path.suffix == ".parquet" else []
+        else:
+            entries = [e for e in sorted(path.iterdir()) if not e.name.startswith(("_", "."))]
+            files = entries if all(e.is_file() and e.suffix == ".parquet" for e in entries) else []
+        if not files or any(_GLOB_CHARS & set(str(f)) for f in files):
+            return None
+        schemas = {pq.read_schema(f).remove_metadata() for f in files}
+        if len(schemas) != 1:
+            return None
+        arrow_schema = schemas.pop()
+        if not all(_spark_reads_alike(f.type) for f in arrow_schema):
+            return None
+        schema = T.StructType.fromJson(_all_nullable(from_arrow_schema(arrow_schema).jsonValue()))
+        return schema, [str(f) for f in files]
+    except Exception as exc:  # noqa: BLE001 - any doubt: Spark reads it
+        log.debug("'%s' not read as plain Parquet files (%s)", ref.label, cause_line(exc))
+        return None
+
+
+def _spark_reads_alike(t) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _spark_reads_alike(t.value_type)
+    if pa.types.is_struct(t):
+        return all(_spark_reads_alike(t.field(i).type) for i in range(t.num_fields))
+    return (pa.types.is_signed_integer(t) or pa.types.is_floating(t) and not pa.types.is_float16(t)
+            or pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
+            or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_date32(t)
+            or pa.types.is_decimal128(t))
 
 
 def _analysed_delta_version(df) -> int | None:
@@ -446,6 +540,10 @@ def plain_scan_files(df, columns: Sequence[str]) -> list[str] | None:
     (:func:`pipelines.core.delta_log.read_delta_log`) with the version the relation was analysed at: optimising
     the plan or listing a Delta relation's files through Spark reconstructs the table's state in a Spark job,
     6-7 s as the first job of a ``lakesieve run`` (measured on a 5,811-document table)."""
+    from pipelines.core.local_frames import DeferredFrame
+
+    if isinstance(df, DeferredFrame):
+        return df.files if df.files is not None and set(columns) <= set(df.columns) else None
     try:
         plan = df.select(*columns)._jdf.queryExecution().analyzed()
         while plan.nodeName() in ("Project", "SubqueryAlias"):
@@ -525,9 +623,10 @@ def plain_scan_arrow(df, columns: Sequence[str]):
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
+        from pyspark.sql import types as T
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        target = pa.schema(to_arrow_schema(df.select(*columns).schema))
+        target = pa.schema(to_arrow_schema(T.StructType([df.schema[c] for c in columns])))
 
         def read(file: str):
             return pq.read_table(file, columns=list(columns)).select(list(columns)).cast(target)
@@ -562,8 +661,11 @@ def _small(df, max_bytes: int) -> bool:
 def _overwrite_with_delta_rs(df, ref: TableRef, run_id: str, partition_by: Sequence[str], max_bytes: int) -> Commit | None:
     """Overwrite a small local table with ``df``'s rows by delta-rs: one Spark job collects them as Arrow and
     delta-rs commits them with ``run_id`` (measured: 0.08 s + 0.01 s against 1.0 s for Spark's Delta writer
-    on a warm session, per table). None, with nothing committed, where Spark's writer must do it: not a local
-    plain disk (:func:`_delta_rs_may_write`), no size estimate (Spark Connect) or one above ``max_bytes``,
+    on a warm session, per table); rows the driver already holds (:func:`~pipelines.core.local_frames.held_arrow`:
+    outputs computed in the driver) are committed as they are, whatever their size, with no Spark job (sending them
+    to the JVM for Spark's writer would cost more than the write). None, with nothing committed, where Spark's
+    writer must do it: not a local plain disk (:func:`_delta_rs_may_write`), no size estimate (Spark Connect) or
+    one above ``max_bytes``,
     column names that need column mapping, field metadata, a type delta-rs stores otherwise
     (:func:`_spark_like_arrow_type`), or a table delta-rs cannot write (a table feature it lacks). A write
     that a concurrent commit made fail is :class:`ConcurrentRunError`."""
@@ -571,7 +673,7 @@ def _overwrite_with_delta_rs(df, ref: TableRef, run_id: str, partition_by: Seque
     held = held_arrow(df)
     if (path is None or not _delta_rs_may_write(path) or (path.exists() and not path.is_dir())
             or any(set(f.name) & _DELTA_UNSAFE_CHARS or f.metadata for f in df.schema.fields)
-            or not (held.nbytes <= max_bytes if held is not None else _small(df, max_bytes))):
+            or not (held is not None or _small(df, max_bytes))):  # rows already in the driver: any size
         return None
     import pyarrow as pa
 

@@ -4,6 +4,10 @@
 writer cannot tell it is small; built from an Arrow table it is a local relation of known size, and the table
 is kept with the DataFrame (:func:`held_arrow`) so that :func:`pipelines.core.lakehouse.write_commit` commits
 it by delta-rs without collecting the rows back from the JVM (1 M rows: 2.6 s).
+
+Where the session has not been started (:class:`pipelines.core.session.DeferredSession`), a table of the driver's
+rows, or an input that is plain Parquet files, is a :class:`DeferredFrame`: its schema, its rows (Arrow) or its
+files without a JVM, made into a Spark DataFrame only when something asks for one.
 """
 from __future__ import annotations
 
@@ -14,9 +18,83 @@ log = logging.getLogger("lakesieve.local_frames")
 _ARROW_ATTRIBUTE = "_lakesieve_arrow"
 
 
+class DeferredFrame:
+    """A table whose Spark DataFrame is made on first use: rows the driver holds as Arrow (:attr:`arrow`), or the
+    Parquet files that hold exactly its rows (:attr:`files`), with its Spark schema. ``schema``, ``columns``,
+    ``sparkSession`` (the session it will be made in, still unstarted) and :func:`held_arrow` /
+    :func:`pipelines.core.lakehouse.plain_scan_files` need no JVM; any other attribute makes the DataFrame (starting
+    the session if it was not) and is the DataFrame's, so Spark code takes it as it is."""
+
+    def __init__(self, session, schema, *, arrow=None, files=None) -> None:
+        self._session, self._schema, self._arrow, self._files, self._frame = session, schema, arrow, files, None
+
+    @property
+    def schema(self):
+        return self._schema
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._schema.names)
+
+    @property
+    def sparkSession(self):  # noqa: N802 - DataFrame's name
+        return self._session
+
+    @property
+    def arrow(self):
+        return self._arrow
+
+    @property
+    def files(self) -> list[str] | None:
+        return None if self._files is None else list(self._files)
+
+    @property
+    def made(self) -> bool:
+        return self._frame is not None
+
+    def frame(self):
+        """The Spark DataFrame (made, and the session started, on the first call)."""
+        if self._frame is None:
+            from pipelines.core.session import DeferredSession
+
+            spark = self._session.get() if isinstance(self._session, DeferredSession) else self._session
+            if self._arrow is not None:
+                self._frame = _spark_frame(spark, self._arrow, self._schema)
+            else:
+                self._frame = spark.read.schema(self._schema).parquet(*self._files)
+        return self._frame
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in _OWN:  # (an own attribute is missing only before __init__: a copy)
+            raise AttributeError(name)
+        return getattr(self.frame(), name)
+
+    def __getitem__(self, item):
+        return self.frame()[item]
+
+
+_OWN = frozenset({"_session", "_schema", "_arrow", "_files", "_frame"})
+
+
+def made_frame(df):
+    """``df`` itself, or the Spark DataFrame of a :class:`DeferredFrame`."""
+    return df.frame() if isinstance(df, DeferredFrame) else df
+
+
 def from_arrow(spark, table, schema):
     """``spark.createDataFrame(table, schema)``, with ``table`` (cast to the frame's Arrow types) kept for
-    :func:`held_arrow`."""
+    :func:`held_arrow`; a :class:`DeferredFrame` of ``table`` where ``spark`` has not been started."""
+    from pipelines.core.session import not_started
+
+    if not_started(spark):
+        import pyarrow as pa
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        return DeferredFrame(spark, schema, arrow=table.cast(pa.schema(to_arrow_schema(schema))))
+    return _spark_frame(spark, table, schema)
+
+
+def _spark_frame(spark, table, schema):
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -31,6 +109,8 @@ def from_arrow(spark, table, schema):
 def held_arrow(df):
     """The Arrow table ``df`` was made from by :func:`from_arrow` (None for any other DataFrame, including
     one derived from it)."""
+    if isinstance(df, DeferredFrame):
+        return df.arrow
     return getattr(df, _ARROW_ATTRIBUTE, None)
 
 

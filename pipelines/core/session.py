@@ -116,6 +116,20 @@ def _ship_code(spark) -> None:
 _SHIPPED: set[str] = set()
 
 
+def check_local_environment() -> Path:
+    """What the local session needs before it starts, checked without starting it: a Java runtime and the Delta
+    jars (their folder is returned). Raises :class:`EnvironmentSetupError` naming what is missing."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and not (Path(java_home) / "bin" / "java").is_file():
+        raise EnvironmentSetupError(f"JAVA_HOME={java_home} has no bin/java (Spark needs Java 17): point it at a JDK or unset it")
+    if not (java_home or shutil.which("java")):
+        raise EnvironmentSetupError("no Java runtime found (Spark needs Java 17): install it, e.g. apt-get install openjdk-17-jre-headless")
+    jars = find_jars_dir()
+    if jars is None:
+        raise EnvironmentSetupError("the Delta jars are missing (no .jars/delta-spark*.jar): run `make setup` once")
+    return jars
+
+
 def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = None):
     """Return the active session, a Spark Connect session when ``$SPARK_REMOTE`` names a server, or
     build the local Delta-enabled one."""
@@ -132,14 +146,7 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
         if not os.environ.get("DATABRICKS_RUNTIME_VERSION"):
             builder = _with_delta_confs(builder)
         return builder.getOrCreate()
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and not (Path(java_home) / "bin" / "java").is_file():
-        raise EnvironmentSetupError(f"JAVA_HOME={java_home} has no bin/java (Spark needs Java 17): point it at a JDK or unset it")
-    if not (java_home or shutil.which("java")):
-        raise EnvironmentSetupError("no Java runtime found (Spark needs Java 17): install it, e.g. apt-get install openjdk-17-jre-headless")
-    jars = find_jars_dir()
-    if jars is None:
-        raise EnvironmentSetupError("the Delta jars are missing (no .jars/delta-spark*.jar): run `make setup` once")
+    jars = check_local_environment()
     # Python workers (pandas UDFs, mapInPandas) must run this interpreter, not whatever `python3` is on
     # PATH: pyspark's SparkContext reads PYSPARK_PYTHON (not spark.pyspark.python) in local mode.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -182,3 +189,48 @@ def get_spark(app_name: str = "lakesieve", *, shuffle_partitions: int | None = N
 
         spark.sparkContext.addPyFile(str(pyfiles.session_zip()))
     return spark
+
+
+class DeferredSession:
+    """The local session, started only when something first uses it (any attribute but :attr:`started`).
+
+    The ``lakesieve`` command hands this to the runner, so a run whose inputs, transformation and outputs all stay
+    in the driver (``Stage.deferred_inputs``: minhash's driver engine on a plain local table) never starts a JVM:
+    its ledger rows, output commits and quality suite go through delta-rs and GX's pandas engine, and the 8-9 s a
+    cold JVM and its first jobs cost a ``lakesieve run`` are not paid. Anything that does need Spark (a Spark
+    engine, a rollback, a catalog table) starts it on first use, the same session :func:`get_spark` gives."""
+
+    def __init__(self, app_name: str = "lakesieve") -> None:
+        check_local_environment()  # a broken Java or missing jars fail the command now, not when Spark is first used
+        self._app_name = app_name
+        self._spark = None
+
+    @property
+    def started(self) -> bool:
+        return self._spark is not None
+
+    def get(self):
+        """The real session (started now when it was not)."""
+        if self._spark is None:
+            self._spark = get_spark(self._app_name)
+        return self._spark
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.get(), name)
+
+
+def deferred_session(app_name: str = "lakesieve"):
+    """A :class:`DeferredSession` for a local run; the session itself where one is already active, or where the
+    platform (Databricks, spark-submit) or ``$SPARK_REMOTE`` (Spark Connect) provides it."""
+    from pyspark.sql import SparkSession
+
+    if remote_url() is not None or _on_platform() or SparkSession.getActiveSession() is not None:
+        return get_spark(app_name)
+    return DeferredSession(app_name)
+
+
+def not_started(spark) -> bool:
+    """Whether ``spark`` is a :class:`DeferredSession` that has not started Spark (yet)."""
+    return isinstance(spark, DeferredSession) and not spark.started

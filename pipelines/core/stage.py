@@ -72,7 +72,12 @@ Report = Callable[[Mapping[str, Any], Mapping[str, Any]], Sequence[Any]]
 
 @dataclass(frozen=True)
 class Stage:
-    """The declaration of one stage. ``params_cls`` is its frozen config dataclass."""
+    """The declaration of one stage. ``params_cls`` is its frozen config dataclass.
+
+    ``deferred_inputs``: the transformation takes a plain local input as a
+    :class:`~pipelines.core.local_frames.DeferredFrame` (its files, read without a JVM where the run stays in the
+    driver; a Spark DataFrame on first Spark use), and its metrics and expectations handle outputs that are
+    :class:`~pipelines.core.local_frames.DeferredFrame` of Arrow rows without making them into Spark frames."""
 
     name: str
     params_cls: type
@@ -84,3 +89,4 @@ class Stage:
     metrics: Metrics | None = None
     load: Loader | None = None
     report: Report | None = None
+    deferred_inputs: bool = False

@@ -224,11 +224,11 @@ def transform_in_driver(documents: DataFrame, params: MinhashParams, clock: Step
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipelines.minhash.steps import standard_documents
+    from pipelines.minhash.steps import check_source_type
 
     clock = clock or StepClock()
-    spark = documents.sparkSession
-    standard_documents(documents)  # the source column's type, checked as the Spark engine does
+    spark = documents.sparkSession  # a DeferredSession not started yet: the outputs are DeferredFrames of Arrow
+    check_source_type(documents.schema)  # as the Spark engine checks it
     data = lakehouse.plain_scan_arrow(documents, documents.columns)
     if data is None:
         data = documents.toArrow()

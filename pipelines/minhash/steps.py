@@ -27,12 +27,18 @@ INDEX_COLUMNS = ("id", "source", "num_bytes", "band", "bucket", "minhashes", "cl
 
 
 # --------------------------------------------------------------------------- input checks
-def standard_documents(docs: DataFrame, table: str = "documents") -> DataFrame:
-    """(id, source, text, num_bytes) of the input; ``source`` is 'all' when the table has none."""
-    fields = {f.name: f.dataType for f in docs.schema.fields}
+def check_source_type(schema: T.StructType, table: str = "documents") -> dict:
+    """The input's ``{column: type}``; an optional ``source`` column that is not a string is a SchemaContractError."""
+    fields = {f.name: f.dataType for f in schema.fields}
     if "source" in fields and not isinstance(fields["source"], T.StringType):
         raise SchemaContractError(f"table '{table}' column 'source' has type "
                                   f"{fields['source'].simpleString()}, but string is needed")
+    return fields
+
+
+def standard_documents(docs: DataFrame, table: str = "documents") -> DataFrame:
+    """(id, source, text, num_bytes) of the input; ``source`` is 'all' when the table has none."""
+    fields = check_source_type(docs.schema, table)
     source = F.col("source") if "source" in fields else F.lit(NO_SOURCE)
     return docs.select("id", source.alias("source"), "text",
                        F.coalesce(F.octet_length("text"), F.lit(0)).cast("long").alias("num_bytes"))

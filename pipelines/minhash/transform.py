@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.core.contract import NULL_ID, check_unique_ids
+from pipelines.core.local_frames import made_frame
 from pipelines.core.stepclock import StepClock
 from pipelines.minhash import steps
 from pipelines.minhash.config import MinhashParams
@@ -57,6 +58,9 @@ def transform(inputs: Mapping[str, DataFrame], params: MinhashParams, clock: Ste
     documents, previous_index = inputs["documents"], inputs.get("previous_index")
     if in_driver(documents, params, previous_index):
         return MinhashOutputs(**transform_in_driver(documents, params, clock))
+    # the Spark engine: an input read as its files without a JVM (lakehouse.read_input) becomes a DataFrame here
+    documents = made_frame(documents)
+    previous_index = None if previous_index is None else made_frame(previous_index)
     every = steps.standard_documents(documents)
     docs = every.where(F.col("id").isNotNull())
     if previous_index is not None:

@@ -24,14 +24,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipelines.core.contract import check_unique_ids, null_id_first
+from pipelines.core.contract import NULL_ID, check_unique_ids, null_id_first
 from pipelines.core.errors import DataError
 from pipelines.embed.models import one_model
 from pipelines.semdedup.config import SemDedupParams
 from pipelines.semdedup.epsilon import threshold_bin_for_target
 from pipelines.semdedup.kernel import dedup_cluster, max_similarities, similarity_bin
 
-REJECT_REASONS = ("missing_cluster", "missing_distance", "missing_embedding", "empty_vector",
+REJECT_REASONS = (NULL_ID, "missing_cluster", "missing_distance", "missing_embedding", "empty_vector",
                   "non_finite_vector", "zero_vector")
 
 

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipelines.core.contract import check_unique_ids, null_id_first
+from pipelines.core.contract import NULL_ID, check_unique_ids, null_id_first
 from pipelines.core.errors import ConfigError
 from pipelines.embed.models import one_model
 from pipelines.tldr.captions import cached_captioner, load_captioner, refine_batch
@@ -26,7 +26,7 @@ from pipelines.tldr.config import TldrParams
 from pipelines.tldr.prefilter import image_text_similarity, top_fraction_flags
 from pipelines.tldr.sampling import ratio_as_fraction
 
-REASONS = ("missing_cluster", "prefilter_missing_embedding", "prefilter_low_similarity", "not_sampled")
+REASONS = (NULL_ID, "missing_cluster", "prefilter_missing_embedding", "prefilter_low_similarity", "not_sampled")
 
 
 class TldrResult(NamedTuple):

@@ -1,0 +1,142 @@
+"""A ``lakesieve run`` whose work stays in the driver never starts Spark (:class:`DeferredSession`), and gives the
+same run as one on a started session: the same five minhash tables (rows and types), metrics, ledger row and quality
+results. Where the run does need Spark (the Spark engine, a rollback), the deferred session starts it then."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import write_deltalake
+from pyspark.sql import functions as F
+
+from jobs import runner
+from pipelines.core import delta_log, ledger
+from pipelines.core import lakehouse as lh
+from pipelines.core.errors import QualityCheckError
+from pipelines.core.local_frames import DeferredFrame, from_arrow, held_arrow
+from pipelines.core.session import DeferredSession
+from pipelines.core.tables import TableRef
+from pipelines.demo_data.corpus import generate
+from pipelines.minhash.stage import STAGE, _held_counts, _spark_counts
+from tests.tables_equal import assert_tables_equal
+
+pytestmark = pytest.mark.spark
+
+OUTPUTS = ("kept", "duplicates", "rejected", "source_stats", "index")
+VERIFIED = ["verify=true", "num_bands=32", "rows_per_band=4", "jaccard_threshold=0.8"]
+
+
+@pytest.fixture(scope="module")
+def corpus(spark, tmp_path_factory):
+    """The design's documents (with a null id) written by delta-rs, as Parquet files and as a Delta table."""
+    docs, _ = generate(seed=4, base_per_source=6)
+    frame = spark.createDataFrame(docs.frame, docs.schema).unionByName(
+        spark.createDataFrame([(None, "a document without an id " * 20, "web")], "id long, text string, source string"), allowMissingColumns=True)
+    table = frame.toArrow()
+    root = tmp_path_factory.mktemp("deferred")
+    write_deltalake(str(root / "delta"), table)
+    (root / "parquet").mkdir()
+    half = table.num_rows // 2
+    pq.write_table(table.slice(0, half), root / "parquet" / "part-0.parquet")
+    pq.write_table(table.slice(half), root / "parquet" / "part-1.parquet")
+    (root / "parquet" / "_SUCCESS").write_text("")
+    return root
+
+
+def _run(session, corpus, root: str, fmt: str, sets: list[str]):
+    spec = runner.build_spec(STAGE, None, lakehouse_root=root,
+                             overrides=[f"inputs.documents={corpus / fmt}", *sets])
+    return runner.run_stage(session, STAGE, spec)
+
+
+@pytest.mark.parametrize("fmt,sets", [("delta", VERIFIED), ("parquet", []), ("parquet", ["scope=local", *VERIFIED])],
+                         ids=["delta-verified", "parquet-recipe", "parquet-local-verified"])
+def test_a_driver_run_never_starts_spark_and_equals_a_run_on_a_started_session(spark, corpus, tmp_path, fmt, sets):
+    deferred = DeferredSession("t")
+    lazy = _run(deferred, corpus, str(tmp_path / "lazy"), fmt, sets)
+    assert not deferred.started  # nothing in the run asked for Spark
+    eager = _run(spark, corpus, str(tmp_path / "eager"), fmt, sets)
+    assert lazy.status == eager.status == "success"
+    timed = {k for k in lazy.metrics if k.startswith("seconds.")}
+    assert {k: v for k, v in lazy.metrics.items() if k not in timed} == \
+        {k: v for k, v in eager.metrics.items() if k not in timed}
+    assert lazy.metrics["duplicates_current_batch"] > 5 and lazy.metrics["rows.rejected"] >= 1
+    for name in OUTPUTS:
+        a = lh.read_table(spark, TableRef.parse(f"minhash/{name}", str(tmp_path / "lazy")))
+        b = lh.read_table(spark, TableRef.parse(f"minhash/{name}", str(tmp_path / "eager")))
+        assert a.schema == b.schema, name
+        assert_tables_equal(a, b, digits=12, what=name)
+    for root in ("lazy", "eager"):  # the ledger and the quality results were written either way
+        states = ledger.latest_states_local(str(tmp_path / root), stage="minhash")
+        assert [s["status"] for s in states] == ["success"]
+        quality = lh.read_table(spark, runner.quality_ref(str(tmp_path / root)))
+        assert quality.where(~F.col("success")).count() == 0 and quality.count() >= 8
+
+
+def test_the_spark_engine_starts_the_deferred_session(spark, corpus, tmp_path):
+    deferred = DeferredSession("t")
+    result = _run(deferred, corpus, str(tmp_path), "delta", ["engine=spark"])
+    assert deferred.started and result.status == "success"
+    assert result.metrics["duplicates_current_batch"] > 5
+
+
+def test_a_failed_run_is_rolled_back_by_starting_spark(spark, corpus, tmp_path, monkeypatch):
+    """Outputs committed by delta-rs, then the quality suite fails: the rollback (Spark's RESTORE) starts the
+    session, and every output is back at the version before the run."""
+    root = str(tmp_path)
+    first = _run(DeferredSession("t"), corpus, root, "delta", [])
+    before = {n: delta_log.local_version(tmp_path / "minhash" / n) for n in OUTPUTS}
+    assert before == first.output_versions
+
+    def failing(*args, **kwargs):
+        raise QualityCheckError("designed failure after the commits")
+
+    monkeypatch.setattr(runner, "_run_quality", failing)
+    deferred = DeferredSession("t")
+    with pytest.raises(QualityCheckError):
+        _run(deferred, corpus, root, "delta", VERIFIED)
+    assert deferred.started  # for the rollback
+    for name in OUTPUTS:
+        history = lh.history(spark, TableRef.parse(f"minhash/{name}", root), 3).collect()
+        assert history[0]["operation"] == "RESTORE" and int(history[0]["operationParameters"]["version"]) == before[name]
+    states = ledger.latest_states_local(root, stage="minhash")
+    assert [s["status"] for s in states][:1] == ["failed"]
+
+
+def test_held_and_spark_metrics_agree(spark):
+    """The polars metrics and the Spark job's, on designed outputs: two clusters (sizes 3 and 2, one of whose
+    members came from an earlier batch), a representative that is neither kept nor an earlier survivor, a null
+    representative."""
+    from pipelines.minhash.config import MinhashParams
+
+    tables = {
+        "source_stats": pa.table({"documents_in": pa.array([6, 4], pa.int64())}),
+        "duplicates": pa.table({"cluster_id": pa.array([1, 1, 7, 9], pa.int64()),
+                                "representative_id": pa.array([1, 1, 7, None], pa.int64()),
+                                "from_previous_batch": [False, True, False, False]}),
+        "kept": pa.table({"id": pa.array([1, 2, 3], pa.int64())}),
+        "index": pa.table({"id": pa.array([1, 5, 8], pa.int64()), "representative_id": pa.array([1, 1, 7], pa.int64())}),
+    }
+    params = MinhashParams(max_component_size=2)
+    held = _held_counts(params, tables)
+    assert held == {"d": 10, "n": 4, "previous": 1, "biggest": 2, "large": 1, "reps_not_kept": 2}
+    frames = {n: spark.createDataFrame(t) for n, t in tables.items()}
+    assert _spark_counts(params, frames) == held
+
+
+def test_deferred_frames_give_their_schema_files_and_rows_without_spark(spark, corpus):
+    deferred = DeferredSession("t")
+    frame, fingerprint = lh.read_input(deferred, TableRef.parse(str(corpus / "parquet")), deferred=True)
+    assert isinstance(frame, DeferredFrame) and fingerprint.startswith("parquet:")
+    assert sorted(p.rsplit("/", 1)[1] for p in lh.plain_scan_files(frame, ["id"])) == ["part-0.parquet", "part-1.parquet"]
+    assert lh.footer_row_count(frame) == pq.read_metadata(corpus / "parquet" / "part-0.parquet").num_rows + \
+        pq.read_metadata(corpus / "parquet" / "part-1.parquet").num_rows
+    assert frame.schema == spark.read.parquet(str(corpus / "parquet")).schema  # as Spark reads it
+    delta, print_ = lh.read_input(deferred, TableRef.parse(str(corpus / "delta")), deferred=True)
+    assert print_ == "delta:v0" and delta.schema == spark.read.format("delta").load(str(corpus / "delta")).schema
+    held = from_arrow(deferred, pa.table({"x": [1, 2]}), frame.schema.__class__.fromDDL("x long"))
+    assert isinstance(held, DeferredFrame) and held_arrow(held).column("x").to_pylist() == [1, 2]
+    assert not deferred.started
+    # anything else makes the DataFrame, starting the session
+    assert frame.where(F.col("id").isNull()).count() == 1 and deferred.started
+    assert held.count() == 2
