@@ -131,8 +131,9 @@ def datasketch_recipe(texts: list[str]) -> tuple[float, dict]:
     return _datasketch_pipeline(kept, (9, 13))
 
 
-def stage_cli(table: str, lakehouse: str, verify: bool) -> tuple[float, dict, dict]:
-    """`lakesieve run minhash` in a subprocess: (wall seconds, {id: representative_id}, run metrics)."""
+def stage_cli(table: str, lakehouse: str, verify: bool) -> tuple[float, dict, dict, bool]:
+    """`lakesieve run minhash` in a subprocess: (wall seconds, {id: representative_id}, run metrics, whether the run
+    started Spark)."""
     import polars as pl
 
     cmd = [str(Path(sys.executable).with_name("lakesieve")), "run", "minhash", "--lakehouse", lakehouse,
@@ -146,7 +147,56 @@ def stage_cli(table: str, lakehouse: str, verify: bool) -> tuple[float, dict, di
     from pipelines.core.ledger import latest_states_local
 
     run = latest_states_local(lakehouse, stage="minhash", limit=1)[0]
-    return seconds, dict(zip(dups["id"].to_list(), dups["representative_id"].to_list())), json.loads(run["metrics"])
+    return (seconds, dict(zip(dups["id"].to_list(), dups["representative_id"].to_list())), json.loads(run["metrics"]),
+            "Spark was not started" not in proc.stdout)
+
+
+def kernels_per_thread(texts: list[str], every: int) -> list[str]:
+    """The signature kernels alone, one thread each, on every ``every``-th document of the corpus (normalised, at
+    least 200 characters): lakesieve's (n-grams formed and hashed inside the timing), datasketch's ``MinHash.bulk``
+    and rensa's ``RMinHash`` (Rust), both given the same char 13-gram strings ready-made (their n-gram building is
+    not timed), and rensa once more with the n-grams formed inside the timing. 128 permutations. rensa is skipped, with a line saying so, where it is not installed."""
+    from datasketch import MinHash
+
+    from udfs import minhash as K
+    from udfs.text import char_ngrams
+
+    sample = [n for t in texts[::every] if (n := K.prepare(t, 200)[0]) is not None]
+    grams = [char_ngrams(t, 13) for t in sample]
+    n_grams = sum(len(g) for g in grams)
+    rows = []
+    t0 = time.perf_counter()
+    K.signatures(sample, num_perm=128, seed=1, ngram_size=13)
+    rows.append(("lakesieve `udfs.minhash.signatures` (text -> signature: n-grams formed and hashed)", time.perf_counter() - t0))
+    encoded = [[g.encode("utf-8") for g in gs] for gs in grams]
+    t0 = time.perf_counter()
+    MinHash.bulk(encoded, num_perm=128, seed=1)
+    rows.append(("datasketch `MinHash.bulk` (13-gram bytes ready-made, sha1_hash32)", time.perf_counter() - t0))
+    try:
+        from rensa import RMinHash
+    except ImportError:
+        rows.append(("rensa: not installed (`pip install rensa`)", float("nan")))
+    else:
+        t0 = time.perf_counter()
+        for gs in grams:
+            m = RMinHash(num_perm=128, seed=1)
+            m.update(gs)
+            m.digest()
+        rows.append(("rensa `RMinHash` (Rust; 13-gram strings ready-made)", time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        for t in sample:
+            m = RMinHash(num_perm=128, seed=1)
+            m.update(char_ngrams(t, 13))
+            m.digest()
+        rows.append(("rensa `RMinHash`, its 13-gram strings formed by `udfs.text.char_ngrams` inside the timing "
+                     "(text -> signature, as lakesieve's row)", time.perf_counter() - t0))
+    ours = rows[0][1]
+    lines = ["", f"### The signature kernels alone, one thread each (every {every}th document: {len(sample):,} documents, "
+             f"{n_grams:,} char 13-grams, 128 permutations)", "",
+             "| kernel | seconds | 13-grams / s | lakesieve's speed-up |", "|---|---|---|---|"]
+    for name, sec in rows:
+        lines.append(f"| {name} | {sec:.2f} | {n_grams / sec:,.0f} | {sec / ours:.2f}x |")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -157,6 +207,7 @@ def main(argv=None) -> int:
     parser.add_argument("--man", type=int, default=2000)
     parser.add_argument("--copyright", type=int, default=900)
     parser.add_argument("--python", type=int, default=3000)
+    parser.add_argument("--kernel-every", type=int, default=4, help="the kernels' table: every n-th document")
     args = parser.parse_args(argv)
     t_all = time.perf_counter()
     docs = corpus(args.man, args.copyright, args.python)
@@ -177,11 +228,12 @@ def main(argv=None) -> int:
     rows.append(("SlimPajama recipe, datasketch, one process (normalise, 13-grams, MinHash.bulk, MinHashLSH 9x13, "
                  "union-find)", peer_s, len(peer_reps), peer_f, 1.0, ""))
     for verify in (False, True):
-        seconds, reps, metrics = stage_cli(table, str(work / f"lh-{verify}"), verify)
+        seconds, reps, metrics, jvm = stage_cli(table, str(work / f"lh-{verify}"), verify)
         steps = ", ".join(f"{k.split('.', 1)[1]} {v:.1f}" for k, v in sorted(metrics.items())
                           if k.startswith("seconds.") and isinstance(v, (int, float)))
-        rows.append((f"`lakesieve run minhash`, verify: {str(verify).lower()} (subprocess: JVM, ledger, commits, "
-                     "quality suite)", seconds, len(reps), prf(cluster_pairs(reps), truth), peer_s / seconds, steps))
+        started = "Spark started" if jvm else "no JVM: the run stayed in the driver"
+        rows.append((f"`lakesieve run minhash`, verify: {str(verify).lower()} (subprocess: the whole CLI run, {started}; "
+                     "ledger, commits, quality suite)", seconds, len(reps), prf(cluster_pairs(reps), truth), peer_s / seconds, steps))
     lines = ["# minhash on real documents (end to end through the CLI)", "",
              f"Command: `.venv/bin/python bench/bench_minhash_real.py --man {args.man} --copyright {args.copyright} "
              f"--python {args.python}` on {os.cpu_count()} CPU cores (load average at start {os.getloadavg()[0]:.1f}). "
@@ -192,6 +244,7 @@ def main(argv=None) -> int:
              "|---|---|---|---|---|---|---|---|"]
     for name, seconds, removed, (p, r, f), ratio, steps in rows:
         lines.append(f"| {name} | {seconds:.1f} | {removed:,} | {p:.3f} | {r:.3f} | {f:.3f} | {ratio:.2f}x | {steps} |")
+    lines += kernels_per_thread(texts, args.kernel_every)
     lines += ["", f"Whole benchmark: {time.perf_counter() - t_all:.0f} s."]
     write_section("minhash_real", lines)
     return 0
