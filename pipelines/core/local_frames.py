@@ -48,10 +48,6 @@ class DeferredFrame:
     def files(self) -> list[str] | None:
         return None if self._files is None else list(self._files)
 
-    @property
-    def made(self) -> bool:
-        return self._frame is not None
-
     def frame(self):
         """The Spark DataFrame (made, and the session started, on the first call)."""
         if self._frame is None:

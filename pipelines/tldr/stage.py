@@ -53,7 +53,8 @@ def expectations(params: TldrParams, outputs, metrics_):
     gxe = gx_expectations()
     return {
         "selected": [
-            gxe.ExpectColumnValuesToNotBeNull(column="id"),
+            # a row without an id is kept in the table, set aside with reason null_id, never selected
+            gxe.ExpectColumnValuesToNotBeNull(column="id", row_condition=where_equal("selected", True)),
             gxe.ExpectColumnValuesToBeUnique(column="id"),
             gxe.ExpectColumnValuesToNotBeNull(column="selected"),
             gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=list(REASONS)),
