@@ -203,6 +203,13 @@ CASES = [
          lambda s, r, t: {"inputs": {"slices": _write(s, r, "in/slices", [(1, "v1", 1, _png()), (2, "v1", 2, b"nope")],
                                                       "id long, volume_id string, slice_index int, image binary")}},
          check=lambda s, r, res: _assert_reasons(s, r, "ct-reduce/rejected", {2: ""})),
+    Case("null id in slices", "ct-reduce",
+         lambda s, r, t: {"inputs": {"slices": _write(s, r, "in/slices", [(1, "v1", 1, _png()), (None, "v1", 2, _png(value=9))],
+                                                      "id long, volume_id string, slice_index int, image binary")}},
+         check=lambda s, r, res: _assert_reasons(s, r, "ct-reduce/rejected", {None: "null_id"})),
+    Case("null id in paser's instructions", "paser",
+         lambda s, r, t: _paser_cfg(s, r, null_id=True),
+         check=lambda s, r, res: _assert_reasons(s, r, "paser/selected", {None: "null_id"})),
     Case("corrupt Parquet file in a lake", "containment",
          lambda s, r, t: {"inputs": {"lake": str(_lake(t, s))}},
          check=lambda s, r, res: _assert_skipped(s, r, "corrupt")),
@@ -232,8 +239,9 @@ def _not_a_model(tmp: Path) -> str:
     return str(path)
 
 
-def _paser_cfg(spark, root, **params):
-    instr = [(i, f"add {i} and {i + 1}", "", str(2 * i + 1)) for i in range(6)]
+def _paser_cfg(spark, root, null_id: bool = False, **params):
+    instr = [(i, f"add {i} and {i + 1}", "", str(2 * i + 1)) for i in range(6)] + (
+        [(None, "add 9 and 10", "", "19")] if null_id else [])
     _write(spark, root, "in/instr", instr, "id long, instruction string, input string, output string")
     _write(spark, root, "in/scores", [(i, 0.1 * (i + 1), 8) for i in range(6)], "id long, jsd double, tokens long")
     _write(spark, root, "in/emb", [(i, [1.0, 0.0] if i < 3 else [0.0, 1.0]) for i in range(6)], "id long, vector array<float>")
