@@ -152,51 +152,14 @@ def stage_cli(table: str, lakehouse: str, verify: bool) -> tuple[float, dict, di
 
 
 def kernels_per_thread(texts: list[str], every: int) -> list[str]:
-    """The signature kernels alone, one thread each, on every ``every``-th document of the corpus (normalised, at
-    least 200 characters): lakesieve's (n-grams formed and hashed inside the timing), datasketch's ``MinHash.bulk``
-    and rensa's ``RMinHash`` (Rust), both given the same char 13-gram strings ready-made (their n-gram building is
-    not timed), and rensa once more with the n-grams formed inside the timing. 128 permutations. rensa is skipped, with a line saying so, where it is not installed."""
-    from datasketch import MinHash
+    """The kernels' table (:func:`bench_minhash.kernel_table`) on every ``every``-th document of the corpus,
+    normalised, at least 200 characters."""
+    from bench_minhash import kernel_table
 
     from udfs import minhash as K
-    from udfs.text import char_ngrams
 
     sample = [n for t in texts[::every] if (n := K.prepare(t, 200)[0]) is not None]
-    grams = [char_ngrams(t, 13) for t in sample]
-    n_grams = sum(len(g) for g in grams)
-    rows = []
-    t0 = time.perf_counter()
-    K.signatures(sample, num_perm=128, seed=1, ngram_size=13)
-    rows.append(("lakesieve `udfs.minhash.signatures` (text -> signature: n-grams formed and hashed)", time.perf_counter() - t0))
-    encoded = [[g.encode("utf-8") for g in gs] for gs in grams]
-    t0 = time.perf_counter()
-    MinHash.bulk(encoded, num_perm=128, seed=1)
-    rows.append(("datasketch `MinHash.bulk` (13-gram bytes ready-made, sha1_hash32)", time.perf_counter() - t0))
-    try:
-        from rensa import RMinHash
-    except ImportError:
-        rows.append(("rensa: not installed (`pip install rensa`)", float("nan")))
-    else:
-        t0 = time.perf_counter()
-        for gs in grams:
-            m = RMinHash(num_perm=128, seed=1)
-            m.update(gs)
-            m.digest()
-        rows.append(("rensa `RMinHash` (Rust; 13-gram strings ready-made)", time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        for t in sample:
-            m = RMinHash(num_perm=128, seed=1)
-            m.update(char_ngrams(t, 13))
-            m.digest()
-        rows.append(("rensa `RMinHash`, its 13-gram strings formed by `udfs.text.char_ngrams` inside the timing "
-                     "(text -> signature, as lakesieve's row)", time.perf_counter() - t0))
-    ours = rows[0][1]
-    lines = ["", f"### The signature kernels alone, one thread each (every {every}th document: {len(sample):,} documents, "
-             f"{n_grams:,} char 13-grams, 128 permutations)", "",
-             "| kernel | seconds | 13-grams / s | lakesieve's speed-up |", "|---|---|---|---|"]
-    for name, sec in rows:
-        lines.append(f"| {name} | {sec:.2f} | {n_grams / sec:,.0f} | {sec / ours:.2f}x |")
-    return lines
+    return ["", *kernel_table(sample, f"every {every}th document of the real corpus")]
 
 
 def main(argv=None) -> int:

@@ -452,8 +452,7 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
             clock.lap(f"run.write_{out.name}")  # the lazy part of the transformation runs here
         written = {name: c.version for name, c in commits.items()}
         fault_point("quality")
-        if not not_started(spark):
-            spark.catalog.clearCache()
+        _clear_cache(spark)
         fresh = _FreshFrames(lambda n: _fresh_frame(spark, spec, n, commits[n]), written)
         metrics = _row_counts(commits)
         if stage.metrics is not None:
@@ -469,8 +468,7 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
             raise QualityCheckError(f"{len(failures)} expectation(s) failed: " + "; ".join(failures[:3]))
         held.check()
     except BaseException as exc:
-        if not not_started(spark):
-            spark.catalog.clearCache()
+        _clear_cache(spark)
         try:
             _rollback(spark, spec.outputs, previous, run_id)
         finally:
@@ -485,6 +483,12 @@ def _run_held(spark, stage: Stage, spec: RunSpec, frames: dict, record: ledger.R
     ledger.append(spark, spec.lakehouse, record)
     return RunResult(run_id, stage.name, "success", written, metrics, failures, seconds=time.time() - t0,
                      outputs={n: r.label for n, r in spec.outputs.items()})
+
+
+def _clear_cache(spark) -> None:
+    """Drop the run's cached frames; nothing to drop (and no reason to start Spark) where it was never started."""
+    if not not_started(spark):
+        spark.catalog.clearCache()
 
 
 def _quality_schema():

@@ -146,11 +146,15 @@ def read_input(spark, ref: TableRef, *, deferred: bool = False):
                 return spark.read.schema(T.StructType.fromJson(schema)).parquet(*files), f"delta:v{version}"
             except Exception as exc:  # noqa: BLE001 - Delta's reader decides
                 log.debug("'%s' not read as its files (%s)", ref.label, cause_line(exc))
-    df = read_table(spark, ref)
-    version = _analysed_delta_version(df) if detect_format(ref) == "delta" else None
+    fmt = detect_format(ref)
+    # a file table (Parquet, CSV) is fingerprinted before Spark lists its files: a file written in between is read
+    # and not fingerprinted (the next run reads it again), never fingerprinted and not read (the next run skipped)
+    before = input_fingerprint(spark, ref) if fmt in ("parquet", "csv") else None
+    df = read_table(spark, ref, fmt)
+    version = _analysed_delta_version(df) if fmt == "delta" else None
     if version is not None:  # pinned: a path read by Delta's reader otherwise runs on the version newest when it runs
         return read_table(spark, ref, version=version), f"delta:v{version}"
-    return df, input_fingerprint(spark, ref)
+    return df, before if before is not None else input_fingerprint(spark, ref)
 
 
 def _deferred_input(spark, ref: TableRef):
@@ -170,8 +174,8 @@ def _deferred_input(spark, ref: TableRef):
     if fmt == "parquet":
         found = plain_parquet_files(ref)
         if found is not None:
-            schema, files = found
-            return DeferredFrame(spark, schema, files=files), input_fingerprint(spark, ref)
+            schema, files, fingerprint = found
+            return DeferredFrame(spark, schema, files=files), fingerprint
     return None
 
 
@@ -189,12 +193,13 @@ def _all_nullable(schema_json):
 
 
 def plain_parquet_files(ref: TableRef):
-    """``(Spark schema, files)`` of a local Parquet table that Spark would read as exactly those files' rows with
+    """``(Spark schema, files, fingerprint)`` of a local Parquet table that Spark would read as exactly those files' rows with
     that schema: one ``.parquet`` file, or a folder whose entries are only ``.parquet`` files (and Spark's hidden
     ``_``/``.`` files; no sub-folders, so no partition discovery), all of one Arrow schema of types whose Spark
     reading is the same (signed integers, floating point, booleans, strings, binary, dates, decimals, and lists and
-    structs of them; not timestamps, whose Spark type depends on the writer's flags, nor unsigned integers).
-    None otherwise (Spark reads it)."""
+    structs of them: :func:`_spark_like_arrow_type` with ``read``). The fingerprint (:func:`input_fingerprint`'s)
+    is taken of the same listing as the files, so a file written into the folder meanwhile is neither read nor
+    fingerprinted: the next run sees a new fingerprint and reads it. None otherwise (Spark reads it)."""
     path = local_path(ref)
     if path is None or os.environ.get("DATABRICKS_RUNTIME_VERSION"):
         return None
@@ -203,37 +208,27 @@ def plain_parquet_files(ref: TableRef):
         from pyspark.sql import types as T
         from pyspark.sql.pandas.types import from_arrow_schema
 
+        fingerprint, listed = _files_fingerprint("parquet", path)
         if path.is_file():
             files = [path] if path.suffix == ".parquet" else []
         else:
             entries = [e for e in sorted(path.iterdir()) if not e.name.startswith(("_", "."))]
-            files = entries if all(e.is_file() and e.suffix == ".parquet" for e in entries) else []
+            fingerprinted = set(listed)  # a file that appeared after the fingerprint's listing is left for the next run
+            files = ([e for e in entries if e in fingerprinted]
+                     if all(e.is_file() and e.suffix == ".parquet" for e in entries) else [])
         if not files or any(_GLOB_CHARS & set(str(f)) for f in files):
             return None
         schemas = {pq.read_schema(f).remove_metadata() for f in files}
         if len(schemas) != 1:
             return None
         arrow_schema = schemas.pop()
-        if not all(_spark_reads_alike(f.type) for f in arrow_schema):
+        if any(_spark_like_arrow_type(f.type, read=True) is None for f in arrow_schema):
             return None
         schema = T.StructType.fromJson(_all_nullable(from_arrow_schema(arrow_schema).jsonValue()))
-        return schema, [str(f) for f in files]
+        return schema, [str(f) for f in files], fingerprint
     except Exception as exc:  # noqa: BLE001 - any doubt: Spark reads it
         log.debug("'%s' not read as plain Parquet files (%s)", ref.label, cause_line(exc))
         return None
-
-
-def _spark_reads_alike(t) -> bool:
-    import pyarrow as pa
-
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _spark_reads_alike(t.value_type)
-    if pa.types.is_struct(t):
-        return all(_spark_reads_alike(t.field(i).type) for i in range(t.num_fields))
-    return (pa.types.is_signed_integer(t) or pa.types.is_floating(t) and not pa.types.is_float16(t)
-            or pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
-            or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_date32(t)
-            or pa.types.is_decimal128(t))
 
 
 def _analysed_delta_version(df) -> int | None:
@@ -316,14 +311,19 @@ def input_fingerprint(spark, ref: TableRef) -> str:
         if version is not None:
             return f"delta:v{version}"
     if ref.path is not None and is_local(ref.path):
-        p = _local(ref.path)
-        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
-        h = hashlib.sha256()
-        for f in files:
-            st = f.stat()
-            h.update(f"{f.relative_to(p.parent)}:{st.st_size}:{st.st_mtime_ns}".encode())
-        return f"{fmt}:{h.hexdigest()[:16]}"
+        return _files_fingerprint(fmt, _local(ref.path))[0]
     return f"{fmt}:unversioned"
+
+
+def _files_fingerprint(fmt: str, p: Path) -> tuple[str, list[Path]]:
+    """(the fingerprint of a local file table, the files it was taken of): every file under ``p`` (or ``p``),
+    by name, size and mtime; one listing, so a reader of those files and the fingerprint agree on what was there."""
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(p.parent)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return f"{fmt}:{h.hexdigest()[:16]}", files
 
 
 def _is_conflict(exc: Exception) -> bool:
@@ -507,23 +507,29 @@ def _append_once(path: Path, ref: TableRef, rows: Sequence[dict], run_id: str, s
     return after[0]
 
 
-def _spark_like_arrow_type(t):
+def _spark_like_arrow_type(t, *, read: bool = False):
     """``t`` as Spark's Delta writer stores it (every field and element nullable, timestamps in UTC), or
     None for a type whose Delta form delta-rs would make differently (a timestamp without time zone needs a
-    table feature Spark's writer does not add for it; intervals, ``void``)."""
+    table feature Spark's writer does not add for it; intervals, ``void``).
+
+    ``read``: None also for a Parquet type whose reading by Spark is not the one Arrow's schema gives
+    (:func:`plain_parquet_files`): timestamps (Spark's type depends on the writer's flags), unsigned integers,
+    half floats and 256-bit decimals."""
     import pyarrow as pa
 
     if pa.types.is_timestamp(t):
-        return pa.timestamp("us", tz="UTC") if t.tz else None
+        return pa.timestamp("us", tz="UTC") if t.tz and not read else None
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        inner = _spark_like_arrow_type(t.value_type)
+        inner = _spark_like_arrow_type(t.value_type, read=read)
         return None if inner is None else pa.list_(pa.field("element", inner, True))
     if pa.types.is_struct(t):
-        fields = [(f.name, _spark_like_arrow_type(f.type)) for f in t]
+        fields = [(f.name, _spark_like_arrow_type(f.type, read=read)) for f in t]
         return None if any(x is None for _, x in fields) else pa.struct([pa.field(n, x, True) for n, x in fields])
     if pa.types.is_map(t):
-        key, item = _spark_like_arrow_type(t.key_type), _spark_like_arrow_type(t.item_type)
+        key, item = _spark_like_arrow_type(t.key_type, read=read), _spark_like_arrow_type(t.item_type, read=read)
         return None if key is None or item is None else pa.map_(key, pa.field("value", item, True))
+    if read and (pa.types.is_unsigned_integer(t) or pa.types.is_float16(t) or pa.types.is_decimal256(t)):
+        return None
     plain = (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_string(t)
              or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
              or pa.types.is_date32(t) or pa.types.is_decimal(t))

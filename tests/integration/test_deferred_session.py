@@ -140,3 +140,57 @@ def test_deferred_frames_give_their_schema_files_and_rows_without_spark(spark, c
     # anything else makes the DataFrame, starting the session
     assert frame.where(F.col("id").isNull()).count() == 1 and deferred.started
     assert held.count() == 2
+
+
+def test_a_commit_to_the_input_during_a_run_without_spark_changes_neither_its_rows_nor_its_fingerprint(
+        spark, corpus, tmp_path, monkeypatch):
+    """Another writer overwrites the Delta input with a fifth of its rows while the run is held before its
+    transformation: the run still reads version 0's rows (its files were listed at that version) and the ledger
+    records delta:v0, so a rerun sees v1 and is not skipped."""
+    import shutil
+    import threading
+
+    source = tmp_path / "docs"
+    shutil.copytree(corpus / "delta", source)
+    rows = pq.ParquetDataset([str(f) for f in source.glob("*.parquet")]).read()
+    release = tmp_path / "release"
+    monkeypatch.setenv("LAKESIEVE_PAUSE", "transform:60")
+    monkeypatch.setenv("LAKESIEVE_PAUSE_UNTIL", str(release))
+    root = str(tmp_path / "lh")
+    spec = runner.build_spec(STAGE, None, lakehouse_root=root, overrides=[f"inputs.documents={source}"])
+    deferred, out = DeferredSession("t"), {}
+    worker = threading.Thread(target=lambda: out.update(result=runner.run_stage(deferred, STAGE, spec)))
+    worker.start()
+    import time
+    deadline = time.time() + 60
+    while not ledger.latest_states_local(root, stage="minhash") and time.time() < deadline:
+        time.sleep(0.2)  # the run has claimed its outputs: its input was read
+    write_deltalake(str(source), rows.slice(0, rows.num_rows // 5), mode="overwrite")
+    release.write_text("")
+    worker.join(120)
+    result = out["result"]
+    assert result.status == "success" and not deferred.started
+    assert result.metrics["input_documents"] == rows.num_rows  # version 0's rows, all of them
+    states = ledger.stage_runs(None, root, "minhash")
+    assert {r["inputs_hash"] for r in states} == {runner.config_hash({"documents": "delta:v0"})}
+
+
+def test_a_parquet_file_written_while_the_input_is_listed_is_neither_read_nor_fingerprinted(corpus, tmp_path,
+                                                                                            monkeypatch):
+    import shutil
+
+    folder = tmp_path / "pq"
+    shutil.copytree(corpus / "parquet", folder)
+    original = pq.read_schema
+
+    def read_schema_then_write(path, *args, **kwargs):  # another writer adds a file just after the listing
+        if not (folder / "part-2.parquet").exists():
+            shutil.copy(folder / "part-0.parquet", folder / "part-2.parquet")
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_schema", read_schema_then_write)
+    ref = TableRef.parse(str(folder))
+    frame, fingerprint = lh.read_input(DeferredSession("t"), ref, deferred=True)
+    assert (folder / "part-2.parquet").exists()
+    assert sorted(p.rsplit("/", 1)[1] for p in frame.files) == ["part-0.parquet", "part-1.parquet"]
+    assert fingerprint != lh.input_fingerprint(None, ref)  # the next run sees the new file and reads it

@@ -300,3 +300,24 @@ def test_a_delta_log_pointing_outside_its_table_is_not_read_as_files(spark, tmp_
     log0.write_text(log0.read_text().replace(f'"path":"{data.name}"', f'"path":"../{data.name}"'))
     assert f'"../{data.name}"' in log0.read_text()
     assert lakehouse.plain_delta_files(TableRef(path=str(tmp_path / "dotdot"))) is None
+
+
+def test_a_parquet_file_written_while_spark_lists_the_input_is_read_again_by_the_next_run(spark, tmp_path,
+                                                                                          monkeypatch):
+    """Another writer adds a file to a Parquet input just as Spark lists it: the frame reads it, and the
+    fingerprint, taken before the listing, does not name it, so the next run's fingerprint differs and the run is
+    not skipped as done (the other order recorded a file the run may never have read)."""
+    folder = tmp_path / "pq"
+    spark.createDataFrame([(i,) for i in range(4)], "id long").coalesce(1).write.parquet(str(folder))
+    written = next(folder.glob("*.parquet"))
+    original = lakehouse.read_table
+
+    def listing_with_a_writer(spark_, ref, *args, **kwargs):
+        (folder / "part-late.parquet").write_bytes(written.read_bytes())
+        return original(spark_, ref, *args, **kwargs)
+
+    monkeypatch.setattr(lakehouse, "read_table", listing_with_a_writer)
+    ref = TableRef.parse(str(folder))
+    frame, fingerprint = lakehouse.read_input(spark, ref)
+    assert frame.count() == 8
+    assert fingerprint != lakehouse.input_fingerprint(spark, ref)
