@@ -38,7 +38,7 @@ from pipelines.containment.stats import (
     profile_by_aggregate,
     spark_schema_from_footer,
 )
-from pipelines.core import delta_log, lakehouse
+from pipelines.core import delta_log, lakehouse, spark_csv
 from pipelines.core.errors import ConfigError, LakesieveError, SafetyError, cause_line
 from pipelines.core.tables import TableRef
 
@@ -311,7 +311,7 @@ class LakeTables(Mapping):
         return len(self._sources)
 
 
-# A small CSV is read once into the driver (one Spark job, ``toArrow``, after Spark infers its schema): its
+# A small CSV is read once into the driver (by pipelines.core.spark_csv, else one Spark job after Spark infers its schema): its
 # statistics are computed there (stats.arrow_stats: ~7x faster than an aggregate job per CSV, measured on the
 # real-data lake) and the rows are kept for the driver engine, which would otherwise read it again.
 CSV_IN_DRIVER_MAX_BYTES = 64 * 1024 * 1024
@@ -320,12 +320,19 @@ PROFILE_THREADS = 4
 _KEPT_LOCK = threading.Lock()
 
 
-def _profile_csv_in_driver(df, prof: TableProfile, rows_in_driver: dict):
-    schema = df.schema
+def _profile_csv_in_driver(path: Path, spark, prof: TableProfile, rows_in_driver: dict):
+    """Profile a small CSV from its rows in the driver: read without Spark when :mod:`pipelines.core.spark_csv`
+    reproduces Spark's reading of it, else with Spark (schema inference, then ``toArrow``)."""
+    local = spark_csv.read(path)
+    if local is not None:
+        schema, data = local.spark_schema(), local.table
+    else:
+        df = lakehouse.read_table(spark, TableRef(path=str(path)), "csv")
+        schema, data = df.schema, None
     fields = fields_of(schema)
     if not check_types(prof, fields):
         return None
-    data = df.toArrow()
+    data = data if data is not None else df.toArrow()
     prof.columns = [ColumnProfile(n, t) for n, t in fields]
     arrow_stats(data, prof, prof.columns)
     prof.stats_source = "aggregate"
@@ -350,11 +357,10 @@ def profile_table(spark, root: Path, path: Path, fmt: str,
             prof.fingerprint = lakehouse.input_fingerprint(spark, TableRef(path=str(path)))
             prof.size_bytes = path.stat().st_size if path.is_file() else sum(
                 f.stat().st_size for f in path.rglob("*") if f.is_file())
-            df = lakehouse.read_table(spark, TableRef(path=str(path)), "csv")
             if rows_in_driver is not None and prof.size_bytes <= CSV_IN_DRIVER_MAX_BYTES:
-                schema = _profile_csv_in_driver(df, prof, rows_in_driver)
+                schema = _profile_csv_in_driver(path, spark, prof, rows_in_driver)
             else:
-                schema = profile_by_aggregate(df, prof)
+                schema = profile_by_aggregate(lakehouse.read_table(spark, TableRef(path=str(path)), "csv"), prof)
     except Exception as exc:  # any read failure: the table is reported, never a crash
         reason = exc.one_line() if isinstance(exc, LakesieveError) else cause_line(exc)
         prof.skip(f"unreadable {fmt} table: {reason}")

@@ -121,25 +121,71 @@ def _to_compare(values: pa.Array, target: str) -> pa.Array:
     return pc.cast(values, want, safe=family(target) != "float")
 
 
+_INT_BOUNDS = {"tinyint": 8, "byte": 8, "smallint": 16, "short": 16, "int": 32, "integer": 32, "bigint": 64,
+               "long": 64}
+
+
+def driver_conversion(values: pa.Array, own: str, target: str) -> pa.Array | None:
+    """Spark's ``try_cast`` of ``values`` from ``own`` to ``target``, computed in the driver where it is certain,
+    else None (Spark computes it). Done here: text to an integer type when every text is either a plain
+    integer in range (``[+-]digits``: its value) or holds no ASCII digit at all (Spark's ``UTF8String.toLong``
+    reads ASCII digits only, so such text is null). Text such as ' 12', '1.0' or '12abc' is left to Spark."""
+    if family(own) != "string" or family(target) != "int":
+        return None
+    text = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    strict = pc.match_substring_regex(text, r"^[+-]?[0-9]+$")
+    digitless = pc.invert(pc.match_substring_regex(text, r"[0-9]"))
+    if pc.all(pc.or_kleene(strict, digitless)).as_py() not in (True, None):
+        return None
+    numbers = pc.if_else(strict, pc.replace_substring_regex(text, r"^\+", ""), pa.scalar(None, text.type))
+    try:
+        parsed = pc.cast(numbers, pa.int64())
+    except pa.ArrowInvalid:  # beyond 64 bits
+        return None
+    bits = _INT_BOUNDS[target.strip().lower()]
+    lo, hi = pc.min(parsed).as_py(), pc.max(parsed).as_py()
+    if lo is not None and (lo < -(2 ** (bits - 1)) or hi > 2 ** (bits - 1) - 1):
+        return None  # out of range: null under try_cast, left to Spark all the same
+    return parsed
+
+
 @dataclass(frozen=True)
 class _Need:
     """What one table must give for all its views: stored columns, and Spark conversions by alias."""
 
     columns: tuple[str, ...]
     expressions: tuple[tuple[str, str], ...]
+    conversions: tuple[tuple[str, str, str, str], ...] = ()  # (alias, column, own, target) of each expression
 
 
 def needs(views: Sequence[View]) -> _Need:
     cols: dict[str, None] = {}
     exprs: dict[str, str] = {}
+    conversions: dict[str, tuple[str, str, str, str]] = {}
     for v in views:
-        for c, own, target, parsed in zip(v.columns, v.types, v.compare_types, v.parsed):
+        for c, own, target in zip(v.columns, v.types, v.compare_types):
             template = spark_conversion(own, target)
-            if template is None or parsed:
-                cols[c] = None  # a parsed column's flag needs the stored text as well
+            cols[c] = None  # a converted column is read too: for its flag, or to convert it in the driver
             if template is not None:
-                exprs[_alias(c, target)] = template.format(q=_quote(c))
-    return _Need(tuple(cols), tuple(sorted(exprs.items())))
+                alias = _alias(c, target)
+                exprs[alias] = template.format(q=_quote(c))
+                conversions[alias] = (alias, c, own, target)
+    return _Need(tuple(cols), tuple(sorted(exprs.items())), tuple(sorted(conversions.values())))
+
+
+def read_need(source: ArrowSource, table: str, need: _Need) -> pa.Table:
+    """``table``'s columns and conversions: the columns read, each conversion computed in the driver
+    (:func:`driver_conversion`) when it can be; only when one cannot does Spark read the table with them all."""
+    data = source.read_arrow(table, need.columns, {})
+    converted = {}
+    for alias, column, own, target in need.conversions:
+        values = driver_conversion(data.column(column), own, target)
+        if values is None:
+            return source.read_arrow(table, need.columns, dict(need.expressions))
+        converted[alias] = values
+    for alias, values in converted.items():
+        data = data.append_column(alias, values)
+    return data
 
 
 def view_frame(data: pa.Table, v: View):
@@ -182,8 +228,7 @@ class DriverViews:
         tables = sorted(by_table)
 
         def read(table: str) -> pa.Table:
-            need = needs(by_table[table])
-            return source.read_arrow(table, need.columns, dict(need.expressions))
+            return read_need(source, table, needs(by_table[table]))
 
         # READ_THREADS tables are read at once (pyarrow releases the GIL; a Spark read is mostly waiting),
         # READ_BATCH at a time so that only a batch of raw tables is held beside the counts
