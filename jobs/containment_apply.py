@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from jobs import containment_journal as journal
 from jobs.summary import format_table
 from pipelines.containment.recipes import checksums, quote_identifier, rebuild
+from pipelines.containment.rowhash import checksum_version
 from pipelines.containment.verify import compare_pairs
 from pipelines.core import lakehouse
 from pipelines.core.errors import DataError, InputNotFoundError, SafetyError
@@ -92,7 +93,7 @@ def _rebuilt(spark, recipe: dict, *, check_parent_current: bool):
         keys = spark.createDataFrame([(int(k["row_hash"]), int(k["count"])) for k in recipe["row_keys"] or []],
                                      "row_hash bigint, count bigint")
     out = rebuild(parent, recipe["columns"], recipe["parent_columns"], recipe["child_types"], recipe["kind"],
-                  recipe["filter_predicate"], keys)
+                  recipe["filter_predicate"], keys, checksum_version(recipe["checksum"]))
     # the child's own column order (recipes list columns in canonical order)
     return out.select(*[F.col(quote_identifier(f.name)) for f in _child_schema(recipe).fields])
 
@@ -140,7 +141,7 @@ def verify_recipes(spark, recipes: list[dict]) -> None:
         if counts.child_not_in_parent or counts.parent_not_in_child:
             raise SafetyError(f"'{r['table_id']}' is no longer reproduced by its recipe: {counts.child_not_in_parent} "
                               f"rows missing, {counts.parent_not_in_child} extra")
-    sums = checksums(frames)
+    sums = checksums(frames, {r["table_id"]: checksum_version(r["checksum"]) for r in recipes})
     for r in recipes:
         if sums[r["table_id"]][1] != r["checksum"]:
             raise SafetyError(f"'{r['table_id']}': checksum of the rebuild {sums[r['table_id']][1]} != recipe {r['checksum']}")
@@ -268,7 +269,7 @@ def _rebuild_into_staging(spark, root: Path, recipe: dict, table: str, rec: dict
     schema = _child_schema(recipe) if recipe["format"] != "delta" else None
     back = _read(spark, recipe["format"], str(staging), schema).select(
         *[F.col(quote_identifier(c)) for c in recipe["columns"]])
-    rows, checksum = checksums({"t": back})["t"]
+    rows, checksum = checksums({"t": back}, {"t": checksum_version(recipe["checksum"])})["t"]
     if checksum != recipe["checksum"]:
         raise DataError(f"restore of '{table}': checksum of the rebuild {checksum} != recipe {recipe['checksum']}; "
                         f"the table stays in the trash at {rec['trash_path']}")

@@ -29,7 +29,7 @@ from pipelines.containment.sampling import sample_size
 from pipelines.containment.views import ViewCounts, interpreted
 from pipelines.core.contract import STAGE_METRICS
 from pipelines.core.errors import ConfigError
-from pipelines.core.local_frames import local_frame
+from pipelines.core.local_frames import held_arrow, local_frame
 from pipelines.core.stepclock import StepClock
 
 SNAPSHOT_KEY = "lake_snapshot"
@@ -194,8 +194,10 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
             r.reason = f"kept: no filter reproduces it and it has more than max_key_rows={params.max_key_rows} rows"
     plan_df = local_frame(spark, [r.row() for r in rows], PLAN_DDL)
     with interpreted(spark):
-        recipes_df = _recipes_frame(snapshot, params, recipes, found.views.data if found.views else None).cache()
-        recipes_df.count()
+        recipes_df = _recipes_frame(snapshot, params, recipes, found.views.data if found.views else None)
+        if held_arrow(recipes_df) is None:  # rows computed by Spark: once, before the write and the metrics
+            recipes_df = recipes_df.cache()
+            recipes_df.count()
     clock.lap("recipes")
     seconds = {"profile": round(snapshot.seconds_profile, 3), **found.seconds, **clock.seconds}
     return {"profile": profile_df, "edges": edges_df, "plan": plan_df, "recipes": recipes_df,

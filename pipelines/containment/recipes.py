@@ -25,7 +25,14 @@ from pyspark.sql import functions as F
 from pipelines.containment.filters import ColumnCondition, column_condition, predicate_sql, quote_identifier
 from pipelines.containment.graph import Edge
 from pipelines.containment.profile import TableProfile
-from pipelines.containment.rowhash import canonical_order, checksum_columns, format_checksum, hash_rows, with_row_hash
+from pipelines.containment.rowhash import (
+    CHECKSUM_VERSION,
+    canonical_order,
+    checksum_columns,
+    format_checksum,
+    hash_rows,
+    with_row_hash,
+)
 from pipelines.containment.verify import compare_pairs, project_cast
 
 RECIPES_DDL = (
@@ -79,10 +86,12 @@ class Recipe:
 
 
 def rebuild(parent: DataFrame, columns: Sequence[str], parent_columns: Sequence[str], child_types: Sequence[str],
-            kind: str, filter_predicate: str | None = None, row_keys: DataFrame | None = None) -> DataFrame:
+            kind: str, filter_predicate: str | None = None, row_keys: DataFrame | None = None,
+            version: int = CHECKSUM_VERSION) -> DataFrame:
     """The child rebuilt from ``parent`` (columns in the child's names and types).
 
-    ``row_keys`` (columns ``row_hash``, ``count``) is needed for ``kind='row_keys'``.
+    ``row_keys`` (columns ``row_hash``, ``count``, hashed with ``version``: the recipe's checksum version) is
+    needed for ``kind='row_keys'``.
     """
     rows = parent.where(filter_predicate) if (kind == "filter" and filter_predicate) else parent
     out = project_cast(rows, parent_columns, columns, child_types)
@@ -90,7 +99,7 @@ def rebuild(parent: DataFrame, columns: Sequence[str], parent_columns: Sequence[
         return out
     if row_keys is None:
         raise ValueError("a row_keys recipe needs its row keys")
-    hashed = with_row_hash(out, canonical_order(columns))
+    hashed = with_row_hash(out, canonical_order(columns), version=version)
     joined = hashed.join(F.broadcast(row_keys.select("row_hash", F.col("count").alias("_keep"))), "row_hash")
     order = [F.col(quote_identifier(c)) for c in canonical_order(columns)]
     ranked = joined.withColumn("_n", F.row_number().over(Window.partitionBy("row_hash").orderBy(*order)))
@@ -104,17 +113,20 @@ def union_all(frames: Sequence[DataFrame]) -> DataFrame:
     return out
 
 
-def checksums(frames: Mapping[str, DataFrame]) -> dict[str, tuple[int, str]]:
-    """(row count, checksum) of each DataFrame, all in one job."""
+def checksums(frames: Mapping[str, DataFrame], versions: Mapping[str, int] | None = None) -> dict[str, tuple[int, str]]:
+    """(row count, checksum) of each DataFrame, all in one job; ``versions``: the hash version of each (default
+    :data:`~pipelines.containment.rowhash.CHECKSUM_VERSION`), the one its recipe's checksum was made with."""
     if not frames:
         return {}
-    union = union_all([hash_rows(df, canonical_order(df.columns)).withColumn("_table", F.lit(name))
+    versions = {name: (versions or {}).get(name, CHECKSUM_VERSION) for name in frames}
+    union = union_all([hash_rows(df, canonical_order(df.columns), version=versions[name]).withColumn("_table", F.lit(name))
                        for name, df in frames.items()])
     got = {r["_table"]: r for r in union.groupBy("_table").agg(*checksum_columns()).collect()}  # one row per table
     out = {}
     for name in frames:
-        r = got.get(name)
-        out[name] = (0, format_checksum(0, 0, 0)) if r is None else (int(r["rows"]), format_checksum(r["rows"], r["sum_high"], r["sum_low"]))
+        r, v = got.get(name), versions[name]
+        out[name] = (0, format_checksum(0, 0, 0, v)) if r is None else (
+            int(r["rows"]), format_checksum(r["rows"], r["sum_high"], r["sum_low"], v))
     return out
 
 

@@ -11,10 +11,13 @@ the rest of content pruning together. Canonical encoding, per column, by *type f
 value and its widened cast hash alike (int -> bigint, float -> double, decimal(p,s) -> decimal(p',s')):
 
 * integers (byte, short, int, long) and booleans: the value as a long;
-* floating point: the value widened to a double, as its exact decimal text (:func:`exact_float`):
-  every double has its own text, so -0.0 and 0.0 hash apart (a checksum must see every bit a restore
-  could change; Spark's own ``xxhash64`` and grouping make them equal) and a float hashes like the
-  double it widens to; every NaN is one value (NaN payloads are not kept by Spark anyway);
+* floating point: the value widened to a double (a float hashes like the double it widens to), hashed
+  as Spark's ``xxhash64`` hashes a double (its bits, every NaN one value, -0.0 as 0.0), followed by a
+  negative-zero flag, so -0.0 and 0.0 hash apart: a checksum must see every bit a restore could
+  change. This is checksum version 2 (:data:`CHECKSUM_VERSION`, ``v2:`` in the checksum text). Version
+  1 (a checksum text without a prefix, written before 2026-12-08) hashed the double's text instead
+  (Java's ``Double.toString``, which changed in JDK 19, so a version 1 checksum is only portable
+  between JVMs of one side of that change); recipes of either version are verified by their own;
 * decimals: the decimal text without trailing zeros (``1.50`` and ``1.500`` hash alike);
 * strings: the UTF-8 string; dates: days since the epoch; timestamps: microseconds since the epoch;
 * every column also contributes an is-null flag, so ``(null, 1)`` and ``(1, null)`` differ (Spark's
@@ -27,6 +30,12 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 SEED = 0x2D2D  # xxhash64's seed is an int; fixed so hashes are stable across runs and machines
+CHECKSUM_VERSION = 2  # how floating point is hashed (see the module docstring); recipes record it
+
+
+def checksum_version(checksum: str | None) -> int:
+    """The hash version a recipe's checksum text was computed with (``v2:...``; no prefix: version 1)."""
+    return int(checksum.split(":", 1)[0][1:]) if checksum and checksum.startswith("v") else 1
 
 
 def canonical_order(names: Iterable[str]) -> list[str]:
@@ -63,33 +72,47 @@ def canonical_value(col, dtype):
     raise TypeError(f"row hashing does not support the type {dtype.simpleString()}")
 
 
-def hash_of(typed_columns, *, seed: int = SEED):
+def canonical_parts(col, dtype, version: int = CHECKSUM_VERSION) -> list:
+    """The Columns one value of type ``dtype`` contributes to the hash, before its is-null flag: a double
+    and its negative-zero flag (version 2 floating point), else :func:`canonical_value`."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if version >= 2 and isinstance(dtype, (T.FloatType, T.DoubleType)):
+        d = col.cast("double")
+        negative_zero = (F.when(d.isNull(), F.lit(None)).when(d == 0.0, d.cast("string") == F.lit("-0.0"))
+                         .otherwise(F.lit(False)))
+        return [d, negative_zero]
+    return [canonical_value(col, dtype)]
+
+
+def hash_of(typed_columns, *, seed: int = SEED, version: int = CHECKSUM_VERSION):
     """A long Column: the canonical hash of ``(Column, DataType)`` pairs, in the order given."""
     from pyspark.sql import functions as F
 
     parts = []
     for ref, dtype in typed_columns:
-        parts += [canonical_value(ref, dtype), ref.isNull()]
+        parts += [*canonical_parts(ref, dtype, version), ref.isNull()]
     return F.xxhash64(F.lit(seed), *parts) if parts else F.lit(seed).cast("bigint")
 
 
-def row_hash(df, columns: Sequence[str] | None = None, *, seed: int = SEED):
+def row_hash(df, columns: Sequence[str] | None = None, *, seed: int = SEED, version: int = CHECKSUM_VERSION):
     """A long Column: the canonical hash of ``columns`` of ``df`` (default all, canonical order)."""
     from pyspark.sql import functions as F
 
     cols = list(columns) if columns is not None else canonical_order(df.columns)
     types = {f.name: f.dataType for f in df.schema.fields}
-    return hash_of([(F.col("`" + c.replace("`", "``") + "`"), types[c]) for c in cols], seed=seed)
+    return hash_of([(F.col("`" + c.replace("`", "``") + "`"), types[c]) for c in cols], seed=seed, version=version)
 
 
-def hash_rows(df, columns: Sequence[str] | None = None, *, seed: int = SEED):
+def hash_rows(df, columns: Sequence[str] | None = None, *, seed: int = SEED, version: int = CHECKSUM_VERSION):
     """A DataFrame with one column ``row_hash`` (long): the canonical hash of each row of ``df``."""
-    return df.select(row_hash(df, columns, seed=seed).alias("row_hash"))
+    return df.select(row_hash(df, columns, seed=seed, version=version).alias("row_hash"))
 
 
-def with_row_hash(df, columns: Sequence[str] | None = None, *, seed: int = SEED):
+def with_row_hash(df, columns: Sequence[str] | None = None, *, seed: int = SEED, version: int = CHECKSUM_VERSION):
     """``df`` with a ``row_hash`` (long) column appended: the canonical hash of ``columns``."""
-    return df.withColumn("row_hash", row_hash(df, columns, seed=seed))
+    return df.withColumn("row_hash", row_hash(df, columns, seed=seed, version=version))
 
 
 def checksum_columns():
@@ -105,6 +128,7 @@ def checksum_columns():
             F.sum(h.bitwiseAND(F.lit(0xFFFFFFFF))).alias("sum_low")]
 
 
-def format_checksum(rows: int, sum_high: int | None, sum_low: int | None) -> str:
-    """The checksum text stored in recipes: ``rows:sum_high:sum_low``."""
-    return f"{int(rows)}:{int(sum_high or 0)}:{int(sum_low or 0)}"
+def format_checksum(rows: int, sum_high: int | None, sum_low: int | None, version: int = CHECKSUM_VERSION) -> str:
+    """The checksum text stored in recipes: ``v<version>:rows:sum_high:sum_low`` (version 1: no prefix)."""
+    text = f"{int(rows)}:{int(sum_high or 0)}:{int(sum_low or 0)}"
+    return text if version == 1 else f"v{version}:{text}"

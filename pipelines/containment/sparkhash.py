@@ -5,10 +5,12 @@ rebuilt table; the driver engine computes it for the deleted children it already
 hash must be Spark's own: ``xxhash64(lit(SEED), canonical(c1), isnull(c1), ...)`` with Spark's seed 42,
 chained as :mod:`udfs.spark_xxhash` reproduces it.
 
-The canonical text of floating-point and decimal values (Java's ``Double.toString``, Spark's decimal text)
-is Spark's definition: those values are converted by Spark, each distinct value once, in one job
-(:func:`canonical_texts`); everything else is converted here exactly as :func:`rowhash.canonical_value`
-defines it (integers and booleans as longs, dates as days, timestamps as microseconds, strings as UTF-8).
+The canonical text of decimal values (and, for version 1 checksums, of floating point: Java's
+``Double.toString``) is Spark's definition: those values are converted by Spark, each distinct value once,
+in one job (:func:`canonical_texts`); everything else is converted here exactly as
+:func:`rowhash.canonical_parts` defines it (integers and booleans as longs, doubles as Spark's ``xxhash64``
+hashes them plus a negative-zero flag, dates as days, timestamps as microseconds, strings as UTF-8), so a
+lake without decimal columns is checksummed without any Spark job.
 """
 from __future__ import annotations
 
@@ -18,14 +20,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.containment.rowhash import SEED
+from pipelines.containment.rowhash import CHECKSUM_VERSION, SEED
 from pipelines.containment.types import family
 from udfs.spark_xxhash import _MASK32, SPARK_SEED, hash_int, hash_long, hash_texts  # noqa: F401 - re-exported
 
 
-def needs_spark_text(type_name: str) -> bool:
-    """Floating point and decimals: their canonical text is Spark's (Java's) rendering."""
-    return family(type_name) in ("float", "decimal")
+def needs_spark_text(type_name: str, version: int = CHECKSUM_VERSION) -> bool:
+    """Decimals (and version 1 floating point): their canonical text is Spark's (Java's) rendering."""
+    return family(type_name) == "decimal" or (version < 2 and family(type_name) == "float")
 
 
 def _double_bits(values: pa.Array) -> np.ndarray:
@@ -85,17 +87,24 @@ def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, tuple[pa
 
 
 def row_hashes(table: pa.Table, columns: Sequence[str], types: Sequence[str],
-               texts: Callable[[str, pa.Array], pa.Array]) -> np.ndarray:
+               texts: Callable[[str, pa.Array], pa.Array], version: int = CHECKSUM_VERSION) -> np.ndarray:
     """Spark's ``rowhash.hash_rows`` of ``table``'s ``columns`` (given in canonical order, of Spark ``types``),
-    as signed 64-bit integers; ``texts(type, values)`` gives the canonical text of float and decimal values."""
+    as signed 64-bit integers; ``texts(type, values)`` gives the canonical text of the values that need it
+    (:func:`needs_spark_text`)."""
     n = table.num_rows
     h = hash_int(np.full(n, SEED, dtype=np.int64), np.full(n, SPARK_SEED, dtype=np.uint64))
     for name, type_name in zip(columns, types):
         values = table.column(name).combine_chunks()
         valid = np.asarray(values.is_valid())
         fam, t = family(type_name), type_name.strip().lower()
-        if needs_spark_text(type_name):
+        if needs_spark_text(type_name, version):
             h = hash_texts(texts(type_name, values), h)
+        elif fam == "float":  # Spark's xxhash64 of a double: its bits, -0.0 as 0.0; then the negative-zero flag
+            bits = _double_bits(values)
+            negative_zero = bits == np.int64(-0x8000000000000000)
+            bits[negative_zero] = 0
+            h = np.where(valid, hash_long(bits, h), h)
+            h = np.where(valid, hash_int(negative_zero.astype(np.int64), h), h)
         elif fam == "string":
             h = hash_texts(values, h)
         else:
@@ -115,8 +124,8 @@ def checksums(spark, data: Mapping[str, pa.Table], columns: Mapping[str, Sequenc
               types: Mapping[str, Mapping[str, str]], keyed: Sequence[str] = ()) -> tuple[dict, dict]:
     """For each table of ``data``: (rows, checksum text) over its ``columns`` (canonical order), as
     :func:`rowhash.checksum_columns` computes them in Spark; for the tables in ``keyed``, their row keys
-    (distinct row hash, count), ascending, as the Spark recipes frame sorts them. One Spark job in all
-    (the canonical text of the float and decimal values)."""
+    (distinct row hash, count), ascending, as the Spark recipes frame sorts them. Spark is asked only for
+    the canonical text of decimal values, in one job for all tables."""
     from pipelines.containment.rowhash import format_checksum
 
     wanted: dict[str, list[pa.Array]] = {}

@@ -11,7 +11,9 @@ files without a JVM, made into a Spark DataFrame only when something asks for on
 """
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from typing import Sequence
 
 log = logging.getLogger("lakesieve.local_frames")
@@ -110,10 +112,81 @@ def held_arrow(df):
     return getattr(df, _ARROW_ATTRIBUTE, None)
 
 
+_PRIMITIVES = {"string": "StringType", "bigint": "LongType", "long": "LongType", "int": "IntegerType",
+               "integer": "IntegerType", "smallint": "ShortType", "tinyint": "ByteType", "double": "DoubleType",
+               "float": "FloatType", "boolean": "BooleanType", "date": "DateType", "timestamp": "TimestampType",
+               "timestamp_ntz": "TimestampNTZType", "binary": "BinaryType"}
+
+
+@functools.lru_cache(maxsize=None)
+def ddl_schema(ddl: str):
+    """The StructType of a DDL text (``name type, ...``; types: the primitives, ``decimal(p,s)``, ``array<t>``,
+    ``map<k,v>``, ``struct<name:t,...>``), parsed in Python: Spark's own parser is a JVM call (the first one of
+    a run costs seconds). A text outside that grammar is parsed by Spark."""
+    from pyspark.sql import types as T
+
+    tokens = re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\d+|[<>(),:]", ddl)
+    if "".join(tokens) != re.sub(r"\s+", "", ddl):
+        raise ValueError(f"not a DDL text this parser reads: {ddl[:60]}")
+    pos = 0
+
+    def take(expected: str | None = None) -> str:
+        nonlocal pos
+        tok = tokens[pos]
+        if expected is not None and tok.lower() != expected:
+            raise ValueError(f"expected '{expected}' at '{tok}' in {ddl[:60]}")
+        pos += 1
+        return tok
+
+    def data_type():
+        name = take().lower()
+        if name in _PRIMITIVES:
+            return getattr(T, _PRIMITIVES[name])()
+        if name == "decimal":
+            take("(")
+            precision = int(take())
+            take(",")
+            scale = int(take())
+            take(")")
+            return T.DecimalType(precision, scale)
+        take("<")
+        if name == "array":
+            out = T.ArrayType(data_type(), True)
+        elif name == "map":
+            key = data_type()
+            take(",")
+            out = T.MapType(key, data_type(), True)
+        elif name == "struct":
+            fields = [field(":")]
+            while tokens[pos] == ",":
+                take(",")
+                fields.append(field(":"))
+            out = T.StructType(fields)
+        else:
+            raise ValueError(f"type '{name}' in {ddl[:60]}")
+        take(">")
+        return out
+
+    def field(separator: str | None = None):
+        name = take()
+        if separator is not None:
+            take(separator)
+        return T.StructField(name, data_type(), True)
+
+    fields = [field()]
+    while pos < len(tokens):
+        take(",")
+        fields.append(field())
+    return T.StructType(fields)
+
+
 def local_frame(spark, rows: Sequence[Sequence], ddl: str):
     """``rows`` (tuples in the order of ``ddl``'s columns; structs as tuples) as a DataFrame of schema ``ddl``
     made by :func:`from_arrow`; Spark's row conversion where Arrow cannot take them."""
-    schema = spark.createDataFrame([], ddl).schema
+    try:
+        schema = ddl_schema(ddl)
+    except (ValueError, IndexError):
+        schema = spark.createDataFrame([], ddl).schema
     try:
         import pyarrow as pa
         from pyspark.sql.pandas.types import to_arrow_schema

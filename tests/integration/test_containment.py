@@ -185,7 +185,7 @@ def test_plan_respects_costs_and_recipes_pick_the_cheapest_rebuild(lake):
         "line_id": ("int", "bigint"), "qty": ("int", "bigint"), "unit_price": ("float", "double")}
     for _, r in rec.iterrows():
         assert r.parent_version is not None or r.parent_format != "delta"
-        assert str(r.checksum).startswith(f"{r.row_count}:")
+        assert str(r.checksum).startswith(f"v2:{r.row_count}:")
 
 
 def test_bad_config_names_the_key_and_nothing_is_written(spark, lake):
@@ -270,3 +270,43 @@ def test_a_child_equal_only_up_to_the_sign_of_zero_is_not_contained(spark, tmp_p
     plan = {r["table_id"]: r["action"] for r in lakehouse.read_table(
         spark, TableRef(path=str(lakehouse_root / "containment" / "plan"))).collect()}
     assert plan["signed"] == "keep" and plan["nan"] == "delete"
+
+
+def test_a_recipe_from_before_checksum_version_2_is_applied_and_restored_by_its_own_rule(spark, tmp_path):
+    """Recipes written before 2026-12-08 hold version 1 checksums and row keys (floating point hashed by its
+    text): apply and restore verify and rebuild them with version 1, and refuse a version 1 checksum that
+    does not match."""
+    from pipelines.containment.recipes import checksums
+    from pipelines.containment.rowhash import canonical_order, hash_rows
+
+    lakehouse_root = tmp_path / "lh"
+    lake_root = lakehouse_root / "demo" / "lake"
+    parent = spark.createDataFrame([(i, i * 0.5 - 3.0) for i in range(40)], "k int, x double")
+    lakehouse.write_table(parent, TableRef(path=str(lake_root / "p")), "setup")
+    child = spark.createDataFrame([(1, -2.5), (7, 0.5), (13, 3.5), (6, 0.0)], "k int, x double")
+    lakehouse.write_table(child, TableRef(path=str(lake_root / "c")), "setup")
+    job.run(spark, NO_QUALITY, lakehouse_root=str(lakehouse_root))
+    recipes_path = str(lakehouse_root / "containment" / "recipes")
+    rec = lakehouse.read_table(spark, TableRef(path=recipes_path)).where("table_id = 'c'").first()
+    assert rec["kind"] == "row_keys" and rec["checksum"].startswith("v2:4:")
+    cols = canonical_order(rec["columns"])
+    stored = _read(spark, lake_root, "c").select(*cols)
+    v1 = checksums({"c": stored}, {"c": 1})["c"][1]
+    keys = hash_rows(stored, cols, version=1).groupBy("row_hash").count().orderBy("row_hash").collect()
+    v1_keys = "array(" + ", ".join(f"named_struct('row_hash', CAST({r['row_hash']} AS BIGINT), 'count', "
+                                   f"CAST({r['count']} AS BIGINT))" for r in keys) + ")"
+
+    def update(checksum: str) -> None:
+        spark.sql(f"UPDATE delta.`{recipes_path}` SET checksum = '{checksum}', row_keys = {v1_keys} "
+                  "WHERE table_id = 'c'")
+
+    update("4:1:2")  # a version 1 checksum that does not match
+    with pytest.raises(SafetyError, match="checksum of the rebuild"):
+        ops.apply(spark, str(lakehouse_root / "containment" / "plan"), confirm=True)
+    assert (lake_root / "c" / "_delta_log").is_dir()
+    update(v1)
+    assert ops.apply(spark, str(lakehouse_root / "containment" / "plan"), confirm=True) == ["c"]
+    assert not (lake_root / "c").exists()
+    ops.restore(spark, str(lake_root), "c")
+    back = _read(spark, lake_root, "c")
+    assert back.exceptAll(child).count() == 0 and child.exceptAll(back).count() == 0

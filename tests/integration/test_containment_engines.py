@@ -202,3 +202,33 @@ def test_text_parsed_as_integers_in_the_driver_is_sparks_try_cast(spark):
         assert driver_conversion(pa.array(["1", text]), "string", "bigint") is None, text
     assert driver_conversion(pa.array(["128"]), "string", "tinyint") is None  # out of range: Spark decides
     assert driver_conversion(pa.array(["1.5"]), "string", "double") is None  # only integers are done here
+
+
+def test_checksums_in_the_driver_are_sparks_and_see_the_sign_of_zero(spark):
+    """Version 2 checksums (floating point by its bits and a negative-zero flag): the driver's (no Spark job
+    for a table without decimals) equal Spark's; -0.0 against 0.0 and a float against its double are told
+    apart or not exactly as the values are; a version 1 checksum (no prefix) is still computed by its rule."""
+    from pipelines.containment import sparkhash
+    from pipelines.containment.recipes import checksums
+    from pipelines.containment.rowhash import checksum_version
+
+    types = {"f": "float", "d": "double", "i": "int", "s": "string", "day": "date"}
+    table = pa.table({"f": pa.array([1.5, -0.0, None, math.inf], pa.float32()),
+                      "d": pa.array([-0.0, math.nan, 0.1, None]), "i": pa.array([1, None, 3, 4], pa.int32()),
+                      "s": pa.array(["a", None, "é", ""]),
+                      "day": pa.array([dt.date(2024, 1, 1), None, dt.date(1969, 12, 31), dt.date(2000, 2, 29)])})
+    ddl = "f float, d double, i int, s string, day date"
+
+    def both(t: pa.Table, version: int = 2):
+        cols = sorted(types)
+        mine = sparkhash.checksums(spark, {"t": t}, {"t": cols}, {"t": types})[0]["t"][1] if version == 2 else None
+        df = spark.createDataFrame(t.to_pylist(), ddl)
+        theirs = checksums({"t": df.select(*cols)}, {"t": version})["t"][1]
+        return mine, theirs
+
+    mine, theirs = both(table)
+    assert mine == theirs and theirs.startswith("v2:4:") and checksum_version(theirs) == 2
+    zero = table.set_column(1, "d", pa.array([0.0, math.nan, 0.1, None]))
+    assert both(zero)[0] == both(zero)[1] != mine  # -0.0 made 0.0: another checksum
+    v1 = both(table, version=1)[1]
+    assert checksum_version(v1) == 1 and not v1.startswith("v") and v1.startswith("4:") and v1 != theirs

@@ -321,3 +321,21 @@ def test_a_parquet_file_written_while_spark_lists_the_input_is_read_again_by_the
     frame, fingerprint = lakehouse.read_input(spark, ref)
     assert frame.count() == 8
     assert fingerprint != lakehouse.input_fingerprint(spark, ref)
+
+
+def test_output_schemas_are_parsed_in_python_as_spark_parses_them(spark):
+    """local_frames.ddl_schema (no JVM call) gives Spark's own StructType for every output DDL of the stages;
+    a text outside its grammar is refused, and local_frame then asks Spark."""
+    from pipelines.containment.graph import EDGES_DDL
+    from pipelines.containment.plan import PLAN_DDL
+    from pipelines.containment.profile import PROFILE_DDL
+    from pipelines.containment.recipes import RECIPES_DDL
+    from pipelines.core.local_frames import ddl_schema, local_frame
+
+    extra = "a decimal(10,2), m map<string,array<int>>, s struct<x:tinyint,y:timestamp_ntz>, d date"
+    for ddl in (PROFILE_DDL, EDGES_DDL, PLAN_DDL, RECIPES_DDL, extra):
+        assert ddl_schema(ddl) == spark.createDataFrame([], ddl).schema, ddl[:40]
+    for odd in ("`a b` int", "a int not null", "a int comment 'x'"):
+        with pytest.raises(ValueError):
+            ddl_schema(odd)
+    assert local_frame(spark, [(1,)], "`a b` int").collect()[0][0] == 1
