@@ -548,8 +548,8 @@ def _fresh_frame(spark, spec: RunSpec, name: str, commit: lakehouse.Commit):
             try:
                 from pyspark.sql.pandas.types import from_arrow_schema
 
-                # a DeferredFrame where Spark has not been started: a stage's metrics may read it without a JVM
-                return from_arrow(spark, data, from_arrow_schema(data.schema))
+                # a DeferredFrame: a stage's metrics may read its Arrow rows without a JVM or a Spark job
+                return from_arrow(spark, data, from_arrow_schema(data.schema), defer=True)
             except Exception as exc:  # noqa: BLE001 - a type Spark's Arrow conversion lacks: read it with Spark
                 log.debug("output '%s' read with Spark for its metrics (%s)", name, cause_line(exc))
     return lakehouse.read_version(spark, ref, commit.version)

@@ -131,7 +131,7 @@ def _recipes_frame(snapshot: LakeSnapshot, params: ContainmentParams,
     spark = snapshot.spark
     profiles = {p.table_id: p for p in snapshot.profiles}
     if not found:
-        return spark.createDataFrame([], RECIPES_DDL)
+        return local_frame(spark, [], RECIPES_DDL, defer=True)
     keyed = [t for t, r in found.items() if r.kind == "row_keys"]
     row_keys: dict[str, list] = {}
     if driver_data is not None and all(t in driver_data for t in found):
@@ -154,7 +154,7 @@ def _recipes_frame(snapshot: LakeSnapshot, params: ContainmentParams,
                      list(r.child_types), [(c["column"], c["child_type"], c["parent_type"]) for c in r.casts],
                      schema, list(child.partition_columns), r.kind, r.filter_predicate, row_keys.get(t),
                      sums[t][0], sums[t][1], params.semantics))
-    frame = local_frame(spark, base, RECIPES_DDL)
+    frame = local_frame(spark, base, RECIPES_DDL, defer=hashed is None)
     if not keyed or hashed is None:
         return frame
     keys = hashed.where(F.col("_table").isin(keyed)).groupBy("_table", "row_hash").count()
@@ -172,8 +172,8 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
     clock = StepClock()
     profiles = {p.table_id: p for p in snapshot.profiles}
     parents, children = graph.neighbour_counts(found.edges)
-    profile_df = local_frame(spark, profile_rows(snapshot.profiles, parents, children), PROFILE_DDL)
-    edges_df = local_frame(spark, [e.row(params.semantics) for e in found.edges], EDGES_DDL)
+    profile_df = local_frame(spark, profile_rows(snapshot.profiles, parents, children), PROFILE_DDL, defer=True)
+    edges_df = local_frame(spark, [e.row(params.semantics) for e in found.edges], EDGES_DDL, defer=True)
     clock.lap("outputs")
     rows, solver = planning.plan(found.edges, profiles, cost_model(params, snapshot.table_costs),
                                  ilp_max_tables=params.ilp_max_tables, ilp_time_limit_s=params.ilp_time_limit_s,
@@ -192,7 +192,7 @@ def transform(inputs: Mapping[str, Any], params: ContainmentParams) -> dict[str,
             del recipes[r.table_id]
             r.action, r.parent, r.net_saving_per_month = "keep", None, 0.0
             r.reason = f"kept: no filter reproduces it and it has more than max_key_rows={params.max_key_rows} rows"
-    plan_df = local_frame(spark, [r.row() for r in rows], PLAN_DDL)
+    plan_df = local_frame(spark, [r.row() for r in rows], PLAN_DDL, defer=True)
     with interpreted(spark):
         recipes_df = _recipes_frame(snapshot, params, recipes, found.views.data if found.views else None)
         if held_arrow(recipes_df) is None:  # rows computed by Spark: once, before the write and the metrics

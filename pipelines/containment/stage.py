@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pipelines.containment.config import ContainmentParams
 from pipelines.containment.pipeline import transform
 from pipelines.core.contract import Column
+from pipelines.core.local_frames import held_arrow
 from pipelines.core.report_items import MAX_EDGES, Graph, ReportContext, Table, top_rows
 from pipelines.core.stage import InputSpec, Output, Stage
 
@@ -22,11 +23,50 @@ CURRENCY = "USD"  # the unit of every price in ContainmentParams (AWS list price
 LARGEST_CONTAINED = 5
 
 
+_METRIC_OUTPUTS = ("profile", "edges", "plan")
+
+
 def metrics(params: ContainmentParams, outputs) -> dict:
-    """How many pairs each step removed, what was verified, what the plan saves."""
+    """How many pairs each step removed, what was verified, what the plan saves: counted with polars where the
+    driver holds the outputs as written (:func:`_held_counts`), else by Spark (:func:`_spark_counts`); the same
+    numbers (tests/integration/test_containment.py computes both on one run's outputs)."""
+    held = {n: held_arrow(outputs[n]) for n in _METRIC_OUTPUTS}
+    c = _held_counts(held) if all(t is not None for t in held.values()) else _spark_counts(outputs)
+    ok = c["ok"]
+    return {
+        "tables": c["tables"], "tables_skipped": c["tables"] - ok,
+        "pairs.all": ok * (ok - 1), "pairs.schema_candidates": c["schema"],
+        "pairs.removed_by_schema": ok * (ok - 1) - c["schema"],
+        "pairs.removed_by_minmax": c["minmax"], "pairs.removed_by_content": c["content"],
+        "pairs.removed_by_verification": c["verification"], "pairs.verified": c["verified"],
+        "pairs.equal": c["equal"], "plan.deletions": c["deletions"],
+        "plan.bytes_saved": c["bytes"], "plan.saving_per_month": c["saving"],
+    }
+
+
+def _held_counts(tables) -> dict:
+    """:func:`_spark_counts` with polars on the outputs' Arrow rows (no Spark job)."""
+    import polars as pl
+
+    prof = pl.from_arrow(tables["profile"].select(["status"]))
+    edges = pl.from_arrow(tables["edges"].select(["pruned_by", "reached", "relation"]))
+    plan = pl.from_arrow(tables["plan"].select(["action", "size_bytes", "net_saving_per_month"]))
+    pruned = pl.col("pruned_by").fill_null("")
+    e = edges.select(pl.len().alias("schema"), pruned.str.starts_with("minmax").sum().alias("minmax"),
+                     pruned.str.starts_with("content").sum().alias("content"),
+                     pruned.str.starts_with("verification").sum().alias("verification"),
+                     (pl.col("reached") == "verified").sum().alias("verified"),
+                     (pl.col("relation") == "equal").sum().alias("equal")).row(0, named=True)
+    deleted = plan.filter(pl.col("action") == "delete")
+    return {"tables": prof.height, "ok": int((prof["status"] == "ok").sum()),
+            **{k: int(v or 0) for k, v in e.items()}, "deletions": deleted.height,
+            "bytes": int(deleted["size_bytes"].sum() or 0), "saving": float(deleted["net_saving_per_month"].sum() or 0.0)}
+
+
+def _spark_counts(outputs) -> dict:
+    """The metrics' counts by Spark: one aggregate per output."""
     prof = outputs["profile"].agg(
         F.count(F.lit(1)).alias("tables"), F.sum(F.when(F.col("status") == "ok", 1).otherwise(0)).alias("ok")).first()
-    ok = int(prof["ok"] or 0)
     e = outputs["edges"].agg(
         F.count(F.lit(1)).alias("schema"),
         F.sum(F.when(F.col("pruned_by").startswith("minmax"), 1).otherwise(0)).alias("minmax"),
@@ -37,15 +77,9 @@ def metrics(params: ContainmentParams, outputs) -> dict:
     p = outputs["plan"].where(F.col("action") == "delete").agg(
         F.count(F.lit(1)).alias("n"), F.sum("size_bytes").alias("bytes"),
         F.sum("net_saving_per_month").alias("saving")).first()
-    return {
-        "tables": int(prof["tables"]), "tables_skipped": int(prof["tables"]) - ok,
-        "pairs.all": ok * (ok - 1), "pairs.schema_candidates": int(e["schema"] or 0),
-        "pairs.removed_by_schema": ok * (ok - 1) - int(e["schema"] or 0),
-        "pairs.removed_by_minmax": int(e["minmax"] or 0), "pairs.removed_by_content": int(e["content"] or 0),
-        "pairs.removed_by_verification": int(e["verification"] or 0), "pairs.verified": int(e["verified"] or 0),
-        "pairs.equal": int(e["equal"] or 0), "plan.deletions": int(p["n"] or 0),
-        "plan.bytes_saved": int(p["bytes"] or 0), "plan.saving_per_month": float(p["saving"] or 0.0),
-    }
+    return {"tables": int(prof["tables"]), "ok": int(prof["ok"] or 0),
+            **{k: int(e[k] or 0) for k in ("schema", "minmax", "content", "verification", "verified", "equal")},
+            "deletions": int(p["n"] or 0), "bytes": int(p["bytes"] or 0), "saving": float(p["saving"] or 0.0)}
 
 
 def expectations(params: ContainmentParams, outputs, metrics_):

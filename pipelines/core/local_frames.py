@@ -79,12 +79,14 @@ def made_frame(df):
     return df.frame() if isinstance(df, DeferredFrame) else df
 
 
-def from_arrow(spark, table, schema):
+def from_arrow(spark, table, schema, *, defer: bool = False):
     """``spark.createDataFrame(table, schema)``, with ``table`` (cast to the frame's Arrow types) kept for
-    :func:`held_arrow`; a :class:`DeferredFrame` of ``table`` where ``spark`` has not been started."""
+    :func:`held_arrow`; a :class:`DeferredFrame` of ``table`` where ``spark`` has not been started, or with
+    ``defer`` (the rows go to the JVM only if Spark code asks for the frame: a run whose writes, metrics and
+    checks read the Arrow rows runs no Spark job for them)."""
     from pipelines.core.session import not_started
 
-    if not_started(spark):
+    if defer or not_started(spark):
         import pyarrow as pa
         from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -180,9 +182,9 @@ def ddl_schema(ddl: str):
     return T.StructType(fields)
 
 
-def local_frame(spark, rows: Sequence[Sequence], ddl: str):
+def local_frame(spark, rows: Sequence[Sequence], ddl: str, *, defer: bool = False):
     """``rows`` (tuples in the order of ``ddl``'s columns; structs as tuples) as a DataFrame of schema ``ddl``
-    made by :func:`from_arrow`; Spark's row conversion where Arrow cannot take them."""
+    made by :func:`from_arrow` (``defer``: see there); Spark's row conversion where Arrow cannot take them."""
     try:
         schema = ddl_schema(ddl)
     except (ValueError, IndexError):
@@ -198,4 +200,4 @@ def local_frame(spark, rows: Sequence[Sequence], ddl: str):
     except Exception as exc:  # noqa: BLE001 - a value Arrow's conversion refuses: Spark's own conversion
         log.debug("rows for '%s' built by Spark's row conversion (%s)", ddl[:60], exc)
         return spark.createDataFrame(list(rows), ddl)
-    return from_arrow(spark, table, schema)
+    return from_arrow(spark, table, schema, defer=defer)

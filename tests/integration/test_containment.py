@@ -160,6 +160,24 @@ def test_profile_reads_statistics_and_skips_bad_tables(lake):
     assert cols["amount"]["null_count"] == 0 and cols["amount"]["min_exact"]
 
 
+def test_metrics_counted_in_the_driver_equal_sparks(spark, lake):
+    """The run counted its metrics with polars on the outputs' Arrow rows; Spark's aggregates over the same
+    written outputs give the same numbers, and the designed lake's skipped tables are among them."""
+    import deltalake
+
+    from pipelines.containment import stage
+
+    root = lake["root"] / "containment"
+    frames = {n: lakehouse.read_table(spark, TableRef(path=str(root / n))) for n in ("profile", "edges", "plan")}
+    held = {n: deltalake.DeltaTable(str(root / n)).to_pyarrow_table() for n in frames}
+    assert stage._held_counts(held) == stage._spark_counts(frames)
+    m = lake["result"].metrics
+    counts = stage._spark_counts(frames)
+    assert m["pairs.verified"] == counts["verified"] == int((lake["edges"].reached == "verified").sum())
+    assert m["tables_skipped"] == counts["tables"] - counts["ok"] == int((lake["profile"].status == "skipped").sum()) > 0
+    assert m["plan.deletions"] == int((lake["plan"].action == "delete").sum())
+
+
 def test_plan_respects_costs_and_recipes_pick_the_cheapest_rebuild(lake):
     plan = lake["plan"].set_index("table_id")
     assert plan.loc["marts/orders_q1", "action"] == "keep"
