@@ -225,6 +225,8 @@ class DriverViews:
         self.counts: dict[View, pl.DataFrame] = {}
         self.data: dict[str, pa.Table] = {}  # the children's rows (every column), for their recipes' checksums
         self.rows_read = 0
+        self._hashes: dict[View, object] = {}  # child view -> its rows' sample hashes
+        self._exact: dict[tuple[View, View], EdgeCounts | None] = {}  # (child view, parent view) -> exact counts
         tables = sorted(by_table)
 
         def read(table: str) -> pa.Table:
@@ -244,42 +246,50 @@ class DriverViews:
                     if table in children:
                         self.data[table] = data
 
-    def _joined(self, e: Edge, bound: int | None = None):
+    def _answer(self, e: Edge, bound: int | None) -> tuple[int, int, EdgeCounts | None]:
+        """One join of the child's view with the parent's answers both steps: (child rows in the content sample
+        whose hash is below ``bound``, of them absent from the parent) and the exact counts (None: empty
+        child). Kept for :meth:`edge_counts`, which then asks nothing again."""
         import polars as pl
 
-        child = self.counts[child_view(e)]
-        if bound is not None:  # unsigned hash below q * 2^64, as content.sample_threshold defines the bound
-            keys = [c for c in child.columns if c != "n"]
-            h = child.select(keys).hash_rows(seed=SAMPLE_SEED)
-            child = child.filter(h < pl.lit(bound + 2 ** 63, dtype=pl.UInt64))
-        parent = self.counts[parent_view(e)].rename({"n": "pn"})
+        cv, pv = child_view(e), parent_view(e)
+        child = self.counts[cv]
         keys = [c for c in child.columns if c != "n"]
-        return child.join(parent, on=keys, how="left", nulls_equal=True)
+        if bound is not None:  # unsigned hash below q * 2^64, as content.sample_threshold defines the bound
+            if cv not in self._hashes:  # one hash per child view, whatever the number of its parents
+                self._hashes[cv] = child.select(keys).hash_rows(seed=SAMPLE_SEED)
+            child = child.with_columns(self._hashes[cv].alias("_h"))
+            sampled = pl.col("_h") < pl.lit(bound + 2 ** 63, dtype=pl.UInt64)
+        else:
+            sampled = pl.lit(True)
+        j = child.join(self.counts[pv].rename({"n": "pn"}), on=keys, how="left", nulls_equal=True)
+        pn = pl.col("pn").fill_null(0)
+        r = j.select(
+            sampled.sum().alias("sampled"), (sampled & pl.col("pn").is_null()).sum().alias("missing"),
+            (pl.col("n") - pn).clip(lower_bound=0).sum().alias("c_not_p"),
+            pl.col("pn").is_null().sum().alias("dc_not_p"),
+            pl.min_horizontal(pl.col("n"), pn).sum().alias("matched"),
+            pl.col("pn").is_not_null().sum().alias("dmatched"),
+            pl.col("n").sum().alias("child_rows")).row(0, named=True)
+        exact = None if j.height == 0 else EdgeCounts(int(r["c_not_p"]), int(r["dc_not_p"]), int(r["matched"]),
+                                                      int(r["dmatched"]), int(r["child_rows"]))
+        self._exact[(cv, pv)] = exact
+        return int(r["sampled"] or 0), int(r["missing"] or 0), exact
 
     def sample_counts(self, edges: Sequence[Edge], bounds: Sequence[int | None]) -> dict[int, tuple[int, int]]:
         out = {}
         for i, (e, bound) in enumerate(zip(edges, bounds)):
-            j = self._joined(e, bound)
-            out[i] = (j.height, int(j["pn"].null_count()))
+            n, missing, _ = self._answer(e, bound)
+            out[i] = (n, missing)
         return out
 
     def edge_counts(self, edges: Sequence[Edge]) -> dict[int, EdgeCounts]:
-        import polars as pl
-
         out = {}
         for i, e in enumerate(edges):
-            j = self._joined(e)
-            if j.height == 0:
-                continue
-            pn = pl.col("pn").fill_null(0)
-            r = j.select(
-                (pl.col("n") - pn).clip(lower_bound=0).sum().alias("c_not_p"),
-                pl.col("pn").is_null().sum().alias("dc_not_p"),
-                pl.min_horizontal(pl.col("n"), pn).sum().alias("matched"),
-                pl.col("pn").is_not_null().sum().alias("dmatched"),
-                pl.col("n").sum().alias("child_rows")).row(0, named=True)
-            out[i] = EdgeCounts(int(r["c_not_p"]), int(r["dc_not_p"]), int(r["matched"]), int(r["dmatched"]),
-                                int(r["child_rows"]))
+            key = (child_view(e), parent_view(e))
+            exact = self._exact[key] if key in self._exact else self._answer(e, None)[2]
+            if exact is not None:
+                out[i] = exact
         return out
 
     def parent_totals(self, e: Edge) -> tuple[int, int]:

@@ -235,6 +235,8 @@ def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, s
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
+    from pipelines.core.local_frames import made_frame
+
     results: list[ExpectationResult] = []
     if not any(exps for _, exps in suites.values()):
         return results
@@ -246,6 +248,7 @@ def validate_outputs(suites: Mapping[str, tuple[object, Sequence[object]]], *, s
     for table, (df, expectations) in suites.items():
         if not expectations:
             continue
+        df = made_frame(df)  # a frame the runner kept as Arrow goes to GX's Spark engine as the DataFrame it makes
         engine = engine_of(df)
         if engine not in sources:  # GX's Spark or pandas engine, as the frame is (the runner's choice)
             add = ctx.data_sources.add_pandas if engine == "pandas" else ctx.data_sources.add_spark
