@@ -123,7 +123,11 @@ def _doubtful(value: str) -> bool:
 
 def _decimal_scale_positive(values: pa.Array) -> bool:
     """Every decimal text of ``values`` has a ``BigDecimal`` scale > 0 (Spark infers ``double`` for them only)."""
-    for text in values.to_pylist():
+    has_exponent = pc.match_substring_regex(values, r"[eE]")
+    plain = values.filter(pc.invert(has_exponent))
+    if pc.all(pc.match_substring_regex(plain, r"\.[0-9]+$")).as_py() not in (True, None):
+        return False  # '1.': scale 0
+    for text in values.filter(has_exponent).to_pylist():
         mantissa, _, exp = text.lower().partition("e")
         frac = mantissa.split(".", 1)[1] if "." in mantissa else ""
         if len(frac) - (int(exp) if exp else 0) <= 0:
@@ -133,14 +137,14 @@ def _decimal_scale_positive(values: pa.Array) -> bool:
 
 def _column_type(values: pa.Array) -> str | None:
     """Spark's inferred type of one column of raw texts (null: empty), or None when not sure."""
-    present = values.filter(pc.is_valid(values))
+    present = pc.unique(values.filter(pc.is_valid(values)))  # the type depends on the distinct texts only
     if len(present) == 0:
         return "string"
     is_int = pc.match_substring_regex(present, _INT)
     is_dec = pc.and_not(pc.match_substring_regex(present, _DECIMAL), is_int)
     is_bool = pc.match_substring_regex(present, _BOOLEAN)
     other = present.filter(pc.invert(pc.or_(pc.or_(is_int, is_dec), is_bool)))
-    if any(_doubtful(v) for v in pc.unique(other).to_pylist()):
+    if any(_doubtful(v) for v in other.to_pylist()):
         return None
     ints = present.filter(is_int)
     try:  # beyond 64 bits Spark infers a decimal (order-dependent): not reproduced
@@ -148,7 +152,7 @@ def _column_type(values: pa.Array) -> str | None:
     except pa.ArrowInvalid:
         return None
     decs = present.filter(is_dec)
-    if len(decs) and not _decimal_scale_positive(pc.unique(decs)):
+    if len(decs) and not _decimal_scale_positive(decs):
         return None  # '1e5', '1.', '1.5e3': Spark infers a decimal
     if len(other):
         return "string"
@@ -203,8 +207,8 @@ def read(path: str | Path, max_bytes: int = MAX_BYTES) -> SparkCsv | None:
     if any(len(r) != width for r in body):
         return None  # FAILFAST: Spark's own error names the row
     fields, columns = [], []
-    for i, name in enumerate(header):
-        raw = pa.array([r[i] for r in body], type=pa.large_string())
+    for name, texts in zip(header, zip(*body) if body else [() for _ in header]):
+        raw = pa.array(texts, type=pa.large_string())
         raw = pc.if_else(pc.equal(raw, ""), pa.scalar(None, pa.large_string()), raw)
         spark_type = _column_type(raw)
         if spark_type is None:
