@@ -246,48 +246,66 @@ class DriverViews:
                     if table in children:
                         self.data[table] = data
 
-    def _answer(self, e: Edge, bound: int | None) -> tuple[int, int, EdgeCounts | None]:
-        """One join of the child's view with the parent's answers both steps: (child rows in the content sample
-        whose hash is below ``bound``, of them absent from the parent) and the exact counts (None: empty
-        child). Kept for :meth:`edge_counts`, which then asks nothing again."""
+    def _answer(self, edges: Sequence[Edge], bounds: Sequence[int | None]) -> list[tuple[int, int, EdgeCounts | None]]:
+        """For edges sharing one parent view (so their child views share its columns and types), one join of
+        all their child views with the parent's answers both steps for each: (child rows in the content sample
+        whose hash is below its bound, of them absent from the parent) and the exact counts (None: empty
+        child), kept for :meth:`edge_counts`."""
         import polars as pl
 
-        cv, pv = child_view(e), parent_view(e)
-        child = self.counts[cv]
-        keys = [c for c in child.columns if c != "n"]
-        if bound is not None:  # unsigned hash below q * 2^64, as content.sample_threshold defines the bound
-            if cv not in self._hashes:  # one hash per child view, whatever the number of its parents
-                self._hashes[cv] = child.select(keys).hash_rows(seed=SAMPLE_SEED)
-            child = child.with_columns(self._hashes[cv].alias("_h"))
-            sampled = pl.col("_h") < pl.lit(bound + 2 ** 63, dtype=pl.UInt64)
-        else:
-            sampled = pl.lit(True)
-        j = child.join(self.counts[pv].rename({"n": "pn"}), on=keys, how="left", nulls_equal=True)
+        parent = self.counts[parent_view(edges[0])].rename({"n": "pn"})
+        keys = [c for c in parent.columns if c != "pn"]
+        parts = []
+        for i, (e, bound) in enumerate(zip(edges, bounds)):
+            cv = child_view(e)
+            child = self.counts[cv]
+            if bound is None:
+                sampled = pl.lit(True)
+            else:  # unsigned hash below q * 2^64, as content.sample_threshold defines the bound
+                if cv not in self._hashes:  # one hash per child view, whatever the number of its parents
+                    self._hashes[cv] = child.select(keys).hash_rows(seed=SAMPLE_SEED)
+                sampled = self._hashes[cv] < pl.lit(bound + 2 ** 63, dtype=pl.UInt64)
+            parts.append(child.with_columns(pl.lit(i, dtype=pl.Int32).alias("_edge"), sampled.alias("_s")))
+        j = pl.concat(parts).join(parent, on=keys, how="left", nulls_equal=True)
         pn = pl.col("pn").fill_null(0)
-        r = j.select(
-            sampled.sum().alias("sampled"), (sampled & pl.col("pn").is_null()).sum().alias("missing"),
+        per_edge = j.group_by("_edge").agg(
+            pl.col("_s").sum().alias("sampled"), (pl.col("_s") & pl.col("pn").is_null()).sum().alias("missing"),
             (pl.col("n") - pn).clip(lower_bound=0).sum().alias("c_not_p"),
             pl.col("pn").is_null().sum().alias("dc_not_p"),
             pl.min_horizontal(pl.col("n"), pn).sum().alias("matched"),
             pl.col("pn").is_not_null().sum().alias("dmatched"),
-            pl.col("n").sum().alias("child_rows")).row(0, named=True)
-        exact = None if j.height == 0 else EdgeCounts(int(r["c_not_p"]), int(r["dc_not_p"]), int(r["matched"]),
+            pl.col("n").sum().alias("child_rows"))
+        got = {r["_edge"]: r for r in per_edge.iter_rows(named=True)}
+        out = []
+        for i, e in enumerate(edges):
+            r = got.get(i)
+            exact = None if r is None else EdgeCounts(int(r["c_not_p"]), int(r["dc_not_p"]), int(r["matched"]),
                                                       int(r["dmatched"]), int(r["child_rows"]))
-        self._exact[(cv, pv)] = exact
-        return int(r["sampled"] or 0), int(r["missing"] or 0), exact
-
-    def sample_counts(self, edges: Sequence[Edge], bounds: Sequence[int | None]) -> dict[int, tuple[int, int]]:
-        out = {}
-        for i, (e, bound) in enumerate(zip(edges, bounds)):
-            n, missing, _ = self._answer(e, bound)
-            out[i] = (n, missing)
+            self._exact[(child_view(e), parent_view(e))] = exact
+            out.append((0, 0, None) if r is None else (int(r["sampled"]), int(r["missing"]), exact))
         return out
 
+    def _answers(self, edges: Sequence[Edge], bounds: Sequence[int | None]) -> dict[int, tuple[int, int, EdgeCounts | None]]:
+        """:meth:`_answer` for every edge (by index), one join per parent view."""
+        groups: dict[View, list[int]] = {}
+        for i, e in enumerate(edges):
+            groups.setdefault(parent_view(e), []).append(i)
+        out = {}
+        for members in groups.values():
+            for i, answer in zip(members, self._answer([edges[i] for i in members], [bounds[i] for i in members])):
+                out[i] = answer
+        return out
+
+    def sample_counts(self, edges: Sequence[Edge], bounds: Sequence[int | None]) -> dict[int, tuple[int, int]]:
+        return {i: (n, missing) for i, (n, missing, _) in self._answers(edges, bounds).items()}
+
     def edge_counts(self, edges: Sequence[Edge]) -> dict[int, EdgeCounts]:
+        todo = [i for i, e in enumerate(edges) if (child_view(e), parent_view(e)) not in self._exact]
+        if todo:
+            self._answers([edges[i] for i in todo], [None] * len(todo))
         out = {}
         for i, e in enumerate(edges):
-            key = (child_view(e), parent_view(e))
-            exact = self._exact[key] if key in self._exact else self._answer(e, None)[2]
+            exact = self._exact[(child_view(e), parent_view(e))]
             if exact is not None:
                 out[i] = exact
         return out
