@@ -136,7 +136,12 @@ def count_rows(tables: Mapping[str, DataFrame], views: Sequence[View], *, tables
 def interpreted(spark):
     """Whole-stage code generation off while inside: a union of hundreds of differently-shaped scans
     spends more time compiling one class per branch than running it (measured: bench/RESULTS.md).
-    The session's own setting is put back afterwards."""
+    The session's own setting is put back afterwards; a session not started yet is left so (nothing to compile)."""
+    from pipelines.core.session import not_started
+
+    if not_started(spark):
+        yield
+        return
     key = "spark.sql.codegen.wholeStage"
     before = spark.conf.get(key, None)
     spark.conf.set(key, "false")

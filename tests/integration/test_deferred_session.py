@@ -194,3 +194,50 @@ def test_a_parquet_file_written_while_the_input_is_listed_is_neither_read_nor_fi
     assert (folder / "part-2.parquet").exists()
     assert sorted(p.rsplit("/", 1)[1] for p in frame.files) == ["part-0.parquet", "part-1.parquet"]
     assert fingerprint != lh.input_fingerprint(None, ref)  # the next run sees the new file and reads it
+
+
+def _lake(root, with_date: bool):
+    """A parent in Parquet, a Delta copy of half of it (delta-rs), a CSV of a quarter (pandas' style); with
+    ``with_date`` the CSV has a date column, which only Spark may type."""
+    import pandas as pd
+
+    parent = pa.table({"id": pa.array(range(1, 21), pa.int64()), "x": pa.array([-0.0] + [k * 0.5 for k in range(1, 20)]),
+                       "s": pa.array([f"r{k}" for k in range(20)])})
+    root.mkdir(parents=True)
+    pq.write_table(parent, root / "parent.parquet")
+    write_deltalake(str(root / "half"), parent.slice(0, 10))
+    quarter = parent.slice(0, 5).select(["id", "s"]).to_pandas()
+    if with_date:
+        quarter["day"] = pd.to_datetime("2024-01-01").date()
+    quarter.to_csv(root / "quarter.csv", index=False)
+
+
+@pytest.mark.parametrize("with_date", [False, True], ids=["driver-only", "a-csv-spark-must-type"])
+def test_a_containment_run_in_the_driver_never_starts_spark_and_equals_a_started_run(spark, tmp_path, with_date):
+    from jobs.containment import STAGE as CONTAINMENT
+
+    _lake(tmp_path / "lake", with_date)
+    runs = {}
+    for name, session in (("lazy", DeferredSession("t")), ("eager", spark)):
+        spec = runner.build_spec(CONTAINMENT, None, lakehouse_root=str(tmp_path / name),
+                                 overrides=[f"inputs.lake={tmp_path / 'lake'}"])
+        runs[name] = (session, runner.run_stage(session, CONTAINMENT, spec))
+    deferred, lazy = runs["lazy"]
+    eager = runs["eager"][1]
+    assert deferred.started == with_date  # only the CSV with dates needed Spark (its inference)
+    assert lazy.status == eager.status == "success" and lazy.quality_failures == eager.quality_failures == []
+    timed = {k for k in lazy.metrics if k.startswith("seconds.") or k.startswith("views.tables_read")}
+    assert {k: v for k, v in lazy.metrics.items() if k not in timed} == \
+        {k: v for k, v in eager.metrics.items() if k not in timed}
+    verified = {(r["parent"], r["child"]) for r in lh.read_table(
+        spark, TableRef.parse("containment/edges", str(tmp_path / "lazy"))).where("reached = 'verified'").collect()}
+    expected = {("parent.parquet", "half"), ("half", "quarter.csv"), ("parent.parquet", "quarter.csv")}
+    assert verified == (expected - {("half", "quarter.csv"), ("parent.parquet", "quarter.csv")} if with_date
+                        else expected)
+    for name in ("profile", "edges", "plan", "recipes"):
+        a = lh.read_table(spark, TableRef.parse(f"containment/{name}", str(tmp_path / "lazy")))
+        b = lh.read_table(spark, TableRef.parse(f"containment/{name}", str(tmp_path / "eager")))
+        assert a.schema == b.schema, name
+        assert_tables_equal(a, b, digits=12, what=name)
+    quality = lh.read_table(spark, runner.quality_ref(str(tmp_path / "lazy")))
+    assert quality.where(~F.col("success")).count() == 0 and quality.count() >= 10
