@@ -112,7 +112,7 @@ def maybe_datetime(value: str) -> bool:
 
 def _doubtful(value: str) -> bool:
     """True when Spark's inference could give ``value`` a path this module does not reproduce."""
-    if value in _SPECIAL or any(ch.isdigit() and not ch.isascii() for ch in value):
+    if value in _SPECIAL or (not value.isascii() and any(ch.isdigit() and not ch.isascii() for ch in value)):
         return True  # Integer.parseInt and BigDecimal read every Unicode digit
     if _JAVA_DOUBLE.fullmatch(value) is not None:
         return True  # a number only Double.parseDouble reads (space-padded, 1d, 0x1p3, NaN, Infinity)
