@@ -34,8 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.containment.graph import Edge
-from pipelines.containment.types import family, parses
+from pipelines.containment.types import family, int_bits, parses
 from pipelines.containment.views import EdgeCounts, View, child_view, parent_view
+from pipelines.core import spark_csv
 
 SAMPLE_SEED = 0x2D2D
 READ_THREADS = 4
@@ -121,10 +122,6 @@ def _to_compare(values: pa.Array, target: str) -> pa.Array:
     return pc.cast(values, want, safe=family(target) != "float")
 
 
-_INT_BOUNDS = {"tinyint": 8, "byte": 8, "smallint": 16, "short": 16, "int": 32, "integer": 32, "bigint": 64,
-               "long": 64}
-
-
 def driver_conversion(values: pa.Array, own: str, target: str) -> pa.Array | None:
     """Spark's ``try_cast`` of ``values`` from ``own`` to ``target``, computed in the driver where it is certain,
     else None (Spark computes it). Done here: text to an integer type when every text is either a plain
@@ -133,16 +130,14 @@ def driver_conversion(values: pa.Array, own: str, target: str) -> pa.Array | Non
     if family(own) != "string" or family(target) != "int":
         return None
     text = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    strict = pc.match_substring_regex(text, r"^[+-]?[0-9]+$")
+    strict = pc.match_substring_regex(text, spark_csv.INTEGER_TEXT)
     digitless = pc.invert(pc.match_substring_regex(text, r"[0-9]"))
     if pc.all(pc.or_kleene(strict, digitless)).as_py() not in (True, None):
         return None
-    numbers = pc.if_else(strict, pc.replace_substring_regex(text, r"^\+", ""), pa.scalar(None, text.type))
-    try:
-        parsed = pc.cast(numbers, pa.int64())
-    except pa.ArrowInvalid:  # beyond 64 bits
+    parsed = spark_csv.plain_integers(pc.if_else(strict, text, pa.scalar(None, text.type)))
+    if parsed is None:  # beyond 64 bits
         return None
-    bits = _INT_BOUNDS[target.strip().lower()]
+    bits = int_bits(target)
     lo, hi = pc.min(parsed).as_py(), pc.max(parsed).as_py()
     if lo is not None and (lo < -(2 ** (bits - 1)) or hi > 2 ** (bits - 1) - 1):
         return None  # out of range: null under try_cast, left to Spark all the same

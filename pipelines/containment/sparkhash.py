@@ -5,12 +5,13 @@ rebuilt table; the driver engine computes it for the deleted children it already
 hash must be Spark's own: ``xxhash64(lit(SEED), canonical(c1), isnull(c1), ...)`` with Spark's seed 42,
 chained as :mod:`udfs.spark_xxhash` reproduces it.
 
-The canonical text of decimal values (and, for version 1 checksums, of floating point: Java's
-``Double.toString``) is Spark's definition: those values are converted by Spark, each distinct value once,
-in one job (:func:`canonical_texts`); everything else is converted here exactly as
+The canonical text of decimal values is Spark's definition: those values are converted by Spark, each
+distinct value once, in one job (:func:`canonical_texts`); everything else is converted here exactly as
 :func:`rowhash.canonical_parts` defines it (integers and booleans as longs, doubles as Spark's ``xxhash64``
 hashes them plus a negative-zero flag, dates as days, timestamps as microseconds, strings as UTF-8), so a
-lake without decimal columns is checksummed without any Spark job.
+lake without decimal columns is checksummed without any Spark job. Only the current checksum version
+(:data:`rowhash.CHECKSUM_VERSION`) is computed here: recipes of older versions are verified by Spark
+(:func:`rowhash.hash_rows` with their version).
 """
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.containment.rowhash import CHECKSUM_VERSION, SEED
+from pipelines.containment.rowhash import SEED
 from pipelines.containment.types import family
 from udfs.spark_xxhash import _MASK32, SPARK_SEED, hash_int, hash_long, hash_texts  # noqa: F401 - re-exported
 
 
-def needs_spark_text(type_name: str, version: int = CHECKSUM_VERSION) -> bool:
-    """Decimals (and version 1 floating point): their canonical text is Spark's (Java's) rendering."""
-    return family(type_name) == "decimal" or (version < 2 and family(type_name) == "float")
+def needs_spark_text(type_name: str) -> bool:
+    """Decimals: their canonical text is Spark's (Java's) rendering."""
+    return family(type_name) == "decimal"
 
 
 def _double_bits(values: pa.Array) -> np.ndarray:
@@ -36,16 +37,14 @@ def _double_bits(values: pa.Array) -> np.ndarray:
     return d.view(np.int64)
 
 
-def text_key(values: pa.Array, type_name: str) -> np.ndarray:
-    """Per row, the key under which :func:`canonical_texts` returns the value's text: a double's bit pattern
-    (int64), a decimal's text (a null value's key is meaningless: callers mask nulls)."""
-    if family(type_name) == "float":
-        return _double_bits(values)
+def text_key(values: pa.Array) -> np.ndarray:
+    """Per row, the key under which :func:`canonical_texts` returns a decimal's text: its Arrow text (a null
+    value's key is meaningless: callers mask nulls)."""
     return values.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False)
 
 
 def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, tuple[pa.Array, pa.Array]]:
-    """For each Spark type name (float family or decimal) and its values, the canonical text of each distinct
+    """For each decimal Spark type name and its values, the canonical text of each distinct
     value as :func:`rowhash.canonical_value` gives it, computed by Spark in one job: ``{type: (keys, texts)}``,
     the keys (as :func:`text_key` gives them) a sorted numpy array, the texts an Arrow array in their order."""
     from pyspark.sql import functions as F
@@ -56,15 +55,9 @@ def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, tuple[pa
     names = sorted(values)
     parts = []
     for i, type_name in enumerate(names):
-        arr = pc.drop_null(values[type_name])
-        if family(type_name) == "float":
-            bits = np.unique(_double_bits(arr))
-            keys, vals, spark_type = pa.array(bits, pa.int64()), pa.array(bits.view(np.float64)), T.DoubleType()
-            key_type = T.LongType()
-        else:
-            vals = pc.unique(arr)
-            keys, spark_type, key_type = vals.cast(pa.string()), T._parse_datatype_string(type_name), T.StringType()
-        schema = T.StructType([T.StructField("k", key_type), T.StructField("v", spark_type)])
+        vals = pc.unique(pc.drop_null(values[type_name]))
+        keys, spark_type = vals.cast(pa.string()), T._parse_datatype_string(type_name)
+        schema = T.StructType([T.StructField("k", T.StringType()), T.StructField("v", spark_type)])
         frame = spark.createDataFrame(pa.table({"k": keys, "v": vals}), schema)
         parts.append(frame.select(F.lit(i).alias("part"), F.col("k").cast("string").alias("key"),
                                   canonical_value(F.col("v"), spark_type).alias("text")))
@@ -78,16 +71,14 @@ def canonical_texts(spark, values: Mapping[str, pa.Array]) -> dict[str, tuple[pa
     out = {}
     for i, type_name in enumerate(names):
         mine = got.filter(pa.array(part == i))
-        keys = mine.column("key").combine_chunks()
-        keys = (keys.cast(pa.int64()).to_numpy() if family(type_name) == "float"
-                else keys.cast(pa.string()).to_numpy(zero_copy_only=False))
+        keys = mine.column("key").combine_chunks().cast(pa.string()).to_numpy(zero_copy_only=False)
         order = np.argsort(keys, kind="stable")  # sorted once: each column's lookup is a binary search
         out[type_name] = (keys[order], mine.column("text").combine_chunks().take(pa.array(order)))
     return out
 
 
 def row_hashes(table: pa.Table, columns: Sequence[str], types: Sequence[str],
-               texts: Callable[[str, pa.Array], pa.Array], version: int = CHECKSUM_VERSION) -> np.ndarray:
+               texts: Callable[[str, pa.Array], pa.Array]) -> np.ndarray:
     """Spark's ``rowhash.hash_rows`` of ``table``'s ``columns`` (given in canonical order, of Spark ``types``),
     as signed 64-bit integers; ``texts(type, values)`` gives the canonical text of the values that need it
     (:func:`needs_spark_text`)."""
@@ -97,7 +88,7 @@ def row_hashes(table: pa.Table, columns: Sequence[str], types: Sequence[str],
         values = table.column(name).combine_chunks()
         valid = np.asarray(values.is_valid())
         fam, t = family(type_name), type_name.strip().lower()
-        if needs_spark_text(type_name, version):
+        if needs_spark_text(type_name):
             h = hash_texts(texts(type_name, values), h)
         elif fam == "float":  # Spark's xxhash64 of a double: its bits, -0.0 as 0.0; then the negative-zero flag
             bits = _double_bits(values)
@@ -138,7 +129,7 @@ def checksums(spark, data: Mapping[str, pa.Table], columns: Mapping[str, Sequenc
     def texts(type_name: str, values: pa.Array) -> pa.Array:
         keys, known = maps[type_name]
         valid = np.asarray(values.is_valid())
-        wanted = text_key(values, type_name)
+        wanted = text_key(values)
         at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1) if len(keys) else np.zeros(len(wanted), np.int64)
         if valid.any() and (len(keys) == 0 or (keys[at[valid]] != wanted[valid]).any()):
             raise RuntimeError(f"checksums: a {type_name} value without its text")  # never hash it as a null

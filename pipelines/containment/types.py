@@ -32,6 +32,11 @@ _SIMPLE = {"string": "string", "boolean": "boolean", "date": "date", "timestamp"
            "timestamp_ntz": "timestamp_ntz"}
 
 
+def int_bits(type_name: str) -> int:
+    """The width in bits of an integer type (tinyint 8 ... bigint 64)."""
+    return 4 << _INT_RANK[type_name.strip().lower()]
+
+
 def family(type_name: str) -> str | None:
     """The family of a Spark type's simple string, or None when containment does not support it."""
     t = type_name.strip().lower()

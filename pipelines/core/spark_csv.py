@@ -38,7 +38,7 @@ MAX_BYTES = 256 * 1024 * 1024
 INT32 = (-(2 ** 31), 2 ** 31 - 1)
 
 # the classes of a non-null value, as pyarrow regular expressions over the raw field (no trimming, as Spark)
-_INT = r"^[+-]?[0-9]+$"
+INTEGER_TEXT = r"^[+-]?[0-9]+$"  # what Integer.parseInt / Long.parseLong read, ASCII digits
 _DECIMAL = r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?[0-9]+[eE][+-]?[0-9]+$"
 _BOOLEAN = r"^(?i:true|false)$"
 # what Double.valueOf accepts (its documented grammar), after Java's trim of chars <= ' '
@@ -121,6 +121,15 @@ def _doubtful(value: str) -> bool:
     return maybe_datetime(value)
 
 
+def plain_integers(texts: pa.Array) -> pa.Array | None:
+    """Texts of the form ``[+-]digits`` (ASCII; nulls stay null) as their 64-bit values, or None when one is
+    beyond 64 bits: ``Integer.parseInt`` / ``Long.parseLong``'s and Spark's ``try_cast`` reading of them alike."""
+    try:
+        return pc.cast(pc.replace_substring_regex(texts, r"^\+", ""), pa.int64())
+    except pa.ArrowInvalid:
+        return None
+
+
 def _decimal_scale_positive(values: pa.Array) -> bool:
     """Every decimal text of ``values`` has a ``BigDecimal`` scale > 0 (Spark infers ``double`` for them only)."""
     has_exponent = pc.match_substring_regex(values, r"[eE]")
@@ -140,16 +149,15 @@ def _column_type(values: pa.Array) -> str | None:
     present = pc.unique(values.filter(pc.is_valid(values)))  # the type depends on the distinct texts only
     if len(present) == 0:
         return "string"
-    is_int = pc.match_substring_regex(present, _INT)
+    is_int = pc.match_substring_regex(present, INTEGER_TEXT)
     is_dec = pc.and_not(pc.match_substring_regex(present, _DECIMAL), is_int)
     is_bool = pc.match_substring_regex(present, _BOOLEAN)
     other = present.filter(pc.invert(pc.or_(pc.or_(is_int, is_dec), is_bool)))
     if any(_doubtful(v) for v in other.to_pylist()):
         return None
     ints = present.filter(is_int)
-    try:  # beyond 64 bits Spark infers a decimal (order-dependent): not reproduced
-        parsed = pc.cast(pc.replace_substring_regex(ints, r"^\+", ""), pa.int64())
-    except pa.ArrowInvalid:
+    parsed = plain_integers(ints)
+    if parsed is None:  # beyond 64 bits Spark infers a decimal (order-dependent): not reproduced
         return None
     decs = present.filter(is_dec)
     if len(decs) and not _decimal_scale_positive(decs):
